@@ -1,0 +1,1 @@
+"""medvlm: fine-tune and evaluate vision-language models on FLARE-format medical image data."""

@@ -1,0 +1,104 @@
+"""The question record every stage passes along, and the one task-type normaliser.
+
+FLARE files spell task types many ways (``Classification``, ``Multi-label Classification``,
+``instance_detection``, ``Report_Generation``, the 2026 ``disease_diagnosis_classification``...).
+Everything downstream of the merge sees only the seven canonical names in ``TASK_TYPES``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+CLASSIFICATION = "classification"
+MULTI_LABEL = "multi_label"
+DETECTION = "detection"
+INSTANCE_DETECTION = "instance_detection"
+COUNTING = "counting"
+REGRESSION = "regression"
+REPORT_GENERATION = "report_generation"
+
+TASK_TYPES = (
+    CLASSIFICATION,
+    MULTI_LABEL,
+    DETECTION,
+    INSTANCE_DETECTION,
+    COUNTING,
+    REGRESSION,
+    REPORT_GENERATION,
+)
+
+_TASK_ALIASES = {
+    "classification": CLASSIFICATION,
+    "disease diagnosis classification": CLASSIFICATION,
+    "disease diagnosis": CLASSIFICATION,
+    "multi label classification": MULTI_LABEL,
+    "multilabel classification": MULTI_LABEL,
+    "multi label": MULTI_LABEL,
+    "multilabel": MULTI_LABEL,
+    "detection": DETECTION,
+    "object detection": DETECTION,
+    "instance detection": INSTANCE_DETECTION,
+    "counting": COUNTING,
+    "cell counting": COUNTING,
+    "regression": REGRESSION,
+    "report generation": REPORT_GENERATION,
+    "report": REPORT_GENERATION,
+}
+
+# The fields a FLARE questions entry must carry; ``Split`` is optional.
+REQUIRED_FIELDS = ("Question", "Answer", "TaskType", "Modality", "ImageName")
+
+
+class UnknownTaskType(ValueError):
+    """A TaskType value that maps to none of the canonical task types."""
+
+
+def normalise_task_type(raw: str) -> str:
+    """Map any spelling of a FLARE task type to its canonical name.
+
+    Lower-cases, treats ``_``, ``-`` and whitespace alike, then looks the result up in the
+    alias table. Raises :class:`UnknownTaskType` naming the value when nothing matches.
+    """
+    if not isinstance(raw, str):
+        raise UnknownTaskType(f"task type must be a string, got {raw!r}")
+    key = re.sub(r"[\s_\-]+", " ", raw.strip().lower()).strip()
+    try:
+        return _TASK_ALIASES[key]
+    except KeyError:
+        raise UnknownTaskType(f"unknown task type {raw!r}") from None
+
+
+def answer_text(answer: Any) -> str:
+    """The canonical text of an answer: strings as they are, anything else as compact JSON."""
+    if isinstance(answer, str):
+        return answer
+    return json.dumps(answer, separators=(", ", ": "))
+
+
+@dataclass(frozen=True)
+class Record:
+    """One question about one or more images, normalised, with where it came from."""
+
+    uid: str  # unique and stable: "<split folder>/<data set>/<entry index>"
+    dataset: str
+    category: str
+    split_folder: str  # "training", "validation-public", ...
+    source_file: str  # the questions file, relative to the data root
+    entry_index: int  # position of the entry in that file
+    task: str  # one of TASK_TYPES
+    task_raw: str  # the TaskType as written
+    modality: str
+    question: str
+    answer: str
+    image_names: list[str] = field(default_factory=list)  # as written in ImageName
+    image_paths: list[str] = field(default_factory=list)  # resolved, absolute
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, line: str) -> Record:
+        return cls(**json.loads(line))
