@@ -44,7 +44,9 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> int:
     count = 0
     with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as out:
         for row in rows:
-            out.write(row.to_json() if hasattr(row, "to_json") else json.dumps(row, ensure_ascii=False))
+            out.write(
+                row.to_json() if hasattr(row, "to_json") else json.dumps(row, ensure_ascii=False)
+            )
             out.write("\n")
             count += 1
     return count

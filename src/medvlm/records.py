@@ -82,7 +82,7 @@ def answer_text(answer: Any) -> str:
 class Record:
     """One question about one or more images, normalised, with where it came from."""
 
-    uid: str  # unique and stable: "<split folder>/<data set>/<entry index>"
+    uid: str  # unique and stable: "<split folder>/<data set>/<questions file stem>/<entry index>"
     dataset: str
     category: str
     split_folder: str  # "training", "validation-public", ...
@@ -102,3 +102,10 @@ class Record:
     @classmethod
     def from_json(cls, line: str) -> Record:
         return cls(**json.loads(line))
+
+
+def read_records(path) -> list[Record]:
+    """Read a records JSONL file (merge and split outputs)."""
+    from medvlm.io import read_jsonl
+
+    return [Record(**row) for row in read_jsonl(path)]

@@ -1,0 +1,62 @@
+"""Load and validate a workflow config against ``workflow/schemas/config.schema.yaml``.
+
+The schema is the one source of truth for keys and defaults: validation fills in every
+``default:`` and reports a wrong value by its dotted key (``split.val_fraction: ...``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config value that the schema rejects; the message names the key."""
+
+
+def _with_defaults(validator_class):
+    """A validator that fills ``default:`` values into objects before checking them."""
+    validate_properties = validator_class.VALIDATORS["properties"]
+
+    def set_defaults(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for name, subschema in properties.items():
+                if "default" in subschema and name not in instance:
+                    default = subschema["default"]
+                    instance[name] = default.copy() if hasattr(default, "copy") else default
+        yield from validate_properties(validator, properties, instance, schema)
+
+    return jsonschema.validators.extend(validator_class, {"properties": set_defaults})
+
+
+def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict:
+    """Fill defaults into ``config`` in place and check it; raise :class:`ConfigError` naming
+    the first offending key. Returns the same dict for convenience."""
+    schema = load_schema(schema_path)
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        error = errors[0]
+        key = ".".join(str(part) for part in error.absolute_path) or "<top level>"
+        more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
+        raise ConfigError(f"config key {key}: {error.message}{more}")
+    return config
+
+
+def load_config(path: str | Path) -> dict:
+    """Read a YAML config file and validate it."""
+    with open(path, encoding="utf-8") as handle:
+        config = yaml.safe_load(handle) or {}
+    try:
+        return validate_config(config)
+    except ConfigError as error:
+        raise ConfigError(f"{path}: {error}") from None

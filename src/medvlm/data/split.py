@@ -1,0 +1,160 @@
+"""Leak-free train/val/test splits: grouped by image, stratified by data set, deterministic.
+
+Many FLARE questions share an image, and multi-image questions (neojaundice) tie several images
+into one case. Questions are grouped into connected components over the images they use, so no
+image — and no case — is in two splits. Each group's place is decided by a seeded hash of its
+key, ranked within its data set, so the assignment is exact per data set and does not move when
+unrelated data is added or filtered out. Filters apply after assignment for the same reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from medvlm.io import write_json, write_jsonl
+from medvlm.records import Record
+
+SPLITS = ("train", "val", "test")
+TEST_SOURCES = ("validation-public", "holdout")
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    test_source: str = "validation-public"  # test = validation-public, or a held-out fraction
+    val_fraction: float = 0.1  # of training groups, per data set
+    test_fraction: float = 0.1  # of training groups, per data set; only for test_source holdout
+    seed: int = 0
+    datasets: tuple[str, ...] = ()  # empty = all
+    task_types: tuple[str, ...] = ()
+    categories: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        if self.test_source not in TEST_SOURCES:
+            raise ValueError(f"split.test_source must be one of {TEST_SOURCES}")
+
+
+def image_groups(records: Iterable[Record]) -> dict[str, str]:
+    """Map each record uid to its group key: the smallest image path of its connected component."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:
+            parent[x], x = root, parent[x]
+        return root
+
+    def union(a: str, b: str) -> None:
+        ra, rb = find(a), find(b)
+        if ra != rb:
+            parent[max(ra, rb)] = min(ra, rb)
+
+    records = list(records)
+    for record in records:
+        for path in record.image_paths:
+            parent.setdefault(path, path)
+        for path in record.image_paths[1:]:
+            union(record.image_paths[0], path)
+    return {record.uid: find(record.image_paths[0]) for record in records}
+
+
+def _rank(seed: int, key: str) -> str:
+    return hashlib.sha256(f"{seed}\0{key}".encode()).hexdigest()
+
+
+def _portion(fraction: float, n: int) -> int:
+    """How many of ``n`` groups a fraction takes: rounded, at least one if the fraction is
+    positive and there are two or more groups, and never all of them."""
+    if fraction <= 0 or n < 2:
+        return 0
+    return min(max(1, round(fraction * n)), n - 1)
+
+
+def assign_splits(records: list[Record], config: SplitConfig) -> dict[str, str]:
+    """Map each record uid to "train", "val", "test" or "" (not used: e.g. the held-out
+    validation-public questions when test comes from a hold-out)."""
+    group_of = image_groups(records)
+    groups_by_dataset: dict[str, set[str]] = defaultdict(set)
+    first_dataset: dict[str, str] = {}
+    for record in sorted(records, key=lambda r: r.uid):
+        group = group_of[record.uid]
+        if record.split_folder == "training":
+            dataset = first_dataset.setdefault(group, record.dataset)
+            groups_by_dataset[dataset].add(group)
+
+    split_of_group: dict[str, str] = {}
+    holdout = config.test_source == "holdout"
+    for groups in groups_by_dataset.values():
+        ranked = sorted(groups, key=lambda g: _rank(config.seed, g))
+        n_val = _portion(config.val_fraction, len(ranked))
+        n_test = _portion(config.test_fraction, len(ranked) - n_val) if holdout else 0
+        for position, group in enumerate(ranked):
+            if position < n_val:
+                split_of_group[group] = "val"
+            elif position < n_val + n_test:
+                split_of_group[group] = "test"
+            else:
+                split_of_group[group] = "train"
+
+    assignment = {}
+    for record in records:
+        if record.split_folder == "training":
+            assignment[record.uid] = split_of_group[group_of[record.uid]]
+        elif record.split_folder == "validation-public" and not holdout:
+            assignment[record.uid] = "test"
+        else:
+            assignment[record.uid] = ""
+    return assignment
+
+
+def keep(record: Record, config: SplitConfig) -> bool:
+    """Whether the configured data set / task type / category filters keep a record."""
+    return (
+        (not config.datasets or record.dataset in config.datasets)
+        and (not config.task_types or record.task in config.task_types)
+        and (not config.categories or record.category in config.categories)
+    )
+
+
+def split_records(records: list[Record], config: SplitConfig) -> dict[str, list[Record]]:
+    """The records of each split, filtered, in uid order."""
+    assignment = assign_splits(records, config)
+    splits: dict[str, list[Record]] = {name: [] for name in SPLITS}
+    for record in sorted(records, key=lambda r: r.uid):
+        name = assignment[record.uid]
+        if name and keep(record, config):
+            splits[name].append(record)
+    return splits
+
+
+def split_summary(splits: dict[str, list[Record]]) -> dict:
+    summary = {}
+    for name, records in splits.items():
+        counts: dict[str, Counter] = defaultdict(Counter)
+        for record in records:
+            counts[record.dataset][record.task] += 1
+        summary[name] = {
+            "questions": len(records),
+            "images": len({p for r in records for p in r.image_paths}),
+            "by_dataset": {d: dict(sorted(c.items())) for d, c in sorted(counts.items())},
+        }
+    return summary
+
+
+def run_split(records: list[Record], config: SplitConfig, out_paths: dict[str, str], summary_path):
+    """The split stage: write one JSONL per split and a summary; fail if train ends up empty."""
+    splits = split_records(records, config)
+    if not splits["train"]:
+        raise ValueError(
+            "the training split is empty: check the filters data.datasets, data.task_types and "
+            "data.categories, and that the data root has a training/ folder"
+        )
+    for name in SPLITS:
+        write_jsonl(out_paths[name], splits[name])
+    summary = split_summary(splits)
+    write_json(summary_path, summary)
+    return summary

@@ -1,0 +1,16 @@
+"""The unit every metric consumes: one model answer next to its reference."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Item:
+    uid: str  # the record's uid
+    dataset: str
+    task: str  # canonical task type (medvlm.records.TASK_TYPES)
+    question: str
+    reference: str  # the reference answer text, as in the data
+    prediction: str  # the raw model output text
+    image_key: str  # the image (or "|"-joined images) the question is about: the bootstrap unit
