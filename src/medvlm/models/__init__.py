@@ -1,0 +1,1 @@
+"""Model families: PaliGemma (JAX/Flax) and MedGemma (transformers), behind one interface."""

@@ -1,0 +1,66 @@
+"""Run the real workflow with Snakemake in a subprocess, as a user would from the shell."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+SNAKEMAKE = Path(sys.executable).parent / "snakemake"
+
+
+def run_snakemake(workdir: Path, config: dict, *args: str, timeout: int = 1200):
+    """Write ``config`` to ``workdir/config.yaml`` and run the repository's Snakefile there."""
+    config_path = workdir / "config.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [
+            str(SNAKEMAKE),
+            "--snakefile",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--configfile",
+            str(config_path),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        timeout=timeout,
+        cwd=workdir,
+    )
+
+
+def planned_jobs(result) -> dict[str, int]:
+    """Rule name → job count from a dry run's "Job stats" table ({} when nothing is to do)."""
+    assert result.returncode == 0, result.stderr + result.stdout
+    text = result.stdout + result.stderr
+    if "Nothing to be done" in text:
+        return {}
+    table = text.split("Job stats:")[1].split("total")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.MULTILINE)}
+
+
+def small_synthetic_config(workdir: Path, **synthetic) -> dict:
+    """A demo-like config on a small synthetic tree under ``workdir``."""
+    return {
+        "results": str(workdir / "results"),
+        "data": {
+            "root": str(workdir / "results" / "synthetic"),
+            "synthetic": {
+                "seed": 1,
+                "train_images_per_dataset": 6,
+                "val_images_per_dataset": 2,
+                "fault_rate": 0.05,
+                **synthetic,
+            },
+        },
+        "split": {"val_fraction": 0.2},
+        "shards": {"image_sizes": [32], "threads": 2},
+    }
