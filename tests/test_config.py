@@ -36,8 +36,16 @@ def test_defaults_are_not_shared_between_configs():
     [
         ({"data": {"root": "x"}, "split": {"val_fraction": 1.5}}, "split.val_fraction", "maximum"),
         ({"data": {"root": "x", "datasets": "BUSI"}}, "data.datasets", "not of type 'array'"),
-        ({"data": {"root": "x", "task_types": ["segmentation"]}}, "data.task_types.0", "not one of"),
-        ({"data": {"root": "x"}, "split": {"test_source": "hidden"}}, "split.test_source", "not one"),
+        (
+            {"data": {"root": "x", "task_types": ["segmentation"]}},
+            "data.task_types.0",
+            "not one of",
+        ),
+        (
+            {"data": {"root": "x"}, "split": {"test_source": "hidden"}},
+            "split.test_source",
+            "not one",
+        ),
         ({"data": {"root": "x"}, "shards": {"threads": 0}}, "shards.threads", "minimum"),
         ({"data": {}}, "data", "'root' is a required property"),
         ({"data": {"root": "x"}, "runs": {"r1": {"family": "llava"}}}, "runs.r1.family", "not one"),

@@ -108,7 +108,9 @@ def test_merge_keeps_good_entries_with_provenance(tree):
     assert first.image_paths == [str((tree / "training/Xray/dental/imagesTr/a.png").resolve())]
     assert by_uid["training/dental/dental_questions_train/1"].answer == "7"
     assert by_uid["training/dental/dental_questions_train/1"].task == "counting"
-    assert by_uid["training/dental/dental_questions_train/6"].image_paths[0].endswith("imagesTr/b.png")
+    assert (
+        by_uid["training/dental/dental_questions_train/6"].image_paths[0].endswith("imagesTr/b.png")
+    )
     multi = by_uid["validation-public/neojaundice/neojaundice_questions_val/0"]
     assert len(multi.image_paths) == 3 and multi.image_names[2] == "imagesVal/x_3.jpg"
 

@@ -37,7 +37,9 @@ def corpus():
         # a second question that shares only one of the case's views
         records.append(record(f"t/neo/{case}/b", "neojaundice", views[2:], category="Clinical"))
     for i in range(10):
-        records.append(record(f"v/dental/{i}", "dental", [f"{i}.png"], split_folder="validation-public"))
+        records.append(
+            record(f"v/dental/{i}", "dental", [f"{i}.png"], split_folder="validation-public")
+        )
     return records
 
 

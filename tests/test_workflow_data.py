@@ -35,12 +35,16 @@ def test_outputs_exist_and_are_consistent(finished_run):
     workdir, _ = finished_run
     data = workdir / "results" / "data"
     records = read_records(data / "records.jsonl")
-    splits = {name: read_records(data / "splits" / f"{name}.jsonl") for name in ("train", "val", "test")}
+    splits = {
+        name: read_records(data / "splits" / f"{name}.jsonl") for name in ("train", "val", "test")
+    }
     assert {r.dataset for r in records} == {r.dataset for r in splits["train"]}
     assert len({r.dataset for r in records}) == 19
     assert {r.split_folder for r in splits["test"]} == {"validation-public"}
     for name, split in splits.items():
-        images = np.load(data / "shards" / name / "32" / "images.npy", mmap_mode="r", allow_pickle=False)
+        images = np.load(
+            data / "shards" / name / "32" / "images.npy", mmap_mode="r", allow_pickle=False
+        )
         assert images.dtype == np.uint8 and images.shape[1:] == (32, 32, 3)
         index = json.loads((data / "shards" / name / "32" / "index.json").read_text())
         assert index["size"] == 32

@@ -46,4 +46,6 @@ def write_predictions(records: Iterable[Record], raw_texts: Iterable[str], out_p
     records, raw_texts = list(records), list(raw_texts)
     if len(records) != len(raw_texts):
         raise ValueError(f"{len(records)} records but {len(raw_texts)} model outputs")
-    return write_jsonl(out_path, (prediction_row(r, t) for r, t in zip(records, raw_texts)))
+    return write_jsonl(
+        out_path, (prediction_row(r, t) for r, t in zip(records, raw_texts, strict=True))
+    )

@@ -1,0 +1,1 @@
+"""MedGemma (Gemma 3 vision-language) in transformers: LoRA fine-tuning with PEFT + TRL."""

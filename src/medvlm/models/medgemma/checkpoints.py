@@ -1,0 +1,93 @@
+"""Resume state in the run's resume directory, and whole directories written atomically.
+
+The trainer writes ``checkpoint-<step>/`` (adapter, optimiser, scheduler, RNG, trainer state)
+file by file, so a kill can leave a half-written one. :class:`MarkComplete` drops a marker into a
+checkpoint once the trainer has finished it; :func:`last_complete_checkpoint` only trusts marked
+ones, and the trainer keeps the previous complete checkpoint until the next one is written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from medvlm.io import write_json
+
+COMPLETE_MARKER = "complete.json"
+RUN_FILE = "run.json"
+_CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
+
+
+def checkpoint_steps(resume_dir: Path) -> dict[int, Path]:
+    """Step → directory of every complete checkpoint in ``resume_dir``."""
+    if not resume_dir.is_dir():
+        return {}
+    found = {}
+    for path in resume_dir.iterdir():
+        match = _CHECKPOINT.match(path.name)
+        if match and (path / COMPLETE_MARKER).is_file():
+            found[int(match[1])] = path
+    return found
+
+
+def last_complete_checkpoint(resume_dir: Path) -> Path | None:
+    steps = checkpoint_steps(resume_dir)
+    return steps[max(steps)] if steps else None
+
+
+def claim_resume_dir(resume_dir: Path, fingerprint: dict) -> bool:
+    """Keep ``resume_dir`` only if it was written for the same run; return whether it was kept.
+
+    A changed run (hyper-parameters, checkpoint, data) must start over, not continue from state
+    trained with other settings: its stale resume state is removed.
+    """
+    fingerprint = json.loads(json.dumps(fingerprint, default=str))  # as it reads back
+    run_file = resume_dir / RUN_FILE
+    kept = run_file.is_file() and json.loads(run_file.read_text("utf-8")) == fingerprint
+    if not kept and resume_dir.exists():
+        shutil.rmtree(resume_dir)
+    if not kept:
+        write_json(run_file, fingerprint)
+    return kept
+
+
+class MarkComplete(TrainerCallback):
+    """Marks each checkpoint complete once the trainer has written all of it."""
+
+    def on_save(self, args, state, control, **kwargs):
+        if state.is_world_process_zero:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            write_json(folder / COMPLETE_MARKER, {"step": state.global_step})
+
+
+@contextmanager
+def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a fresh temporary directory beside ``target``; it replaces ``target`` on success."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, old / target.name)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def copy_dir(source: Path, target: Path) -> None:
+    """Copy a directory onto ``target`` atomically."""
+    with atomic_dir(target) as tmp:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)

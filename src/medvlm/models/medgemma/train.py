@@ -1,0 +1,161 @@
+"""LoRA fine-tuning of a local Gemma 3 checkpoint with TRL's ``SFTTrainer``.
+
+Only the answer tokens carry loss (prompt/completion examples, see :mod:`.data`). Writes to
+``out_dir``: ``final/`` and ``best/`` (LoRA adapters, best by validation loss), ``train_log.csv``.
+Resume state (trainer checkpoints and the best adapter so far) lives in ``resume_dir``; rerunning
+after a kill continues from its last complete checkpoint.
+
+Multi-GPU data parallel: launch the same entry point under ``torchrun`` or ``accelerate launch``
+(one process per GPU); the trainer picks the process group up from the environment and each
+process reads its share of every batch. ``batch_size`` is per device.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from transformers import TrainerCallback
+
+from medvlm.io import write_json
+from medvlm.models.base import SplitData
+from medvlm.models.medgemma.checkpoints import (
+    MarkComplete,
+    atomic_dir,
+    claim_resume_dir,
+    copy_dir,
+    last_complete_checkpoint,
+)
+from medvlm.models.medgemma.config import MedGemmaConfig, TrainConfig
+from medvlm.models.medgemma.data import sft_dataset
+from medvlm.models.medgemma.model import has_gpu, load_model, load_processor
+from medvlm.models.medgemma.train_log import TrainLog, write_train_log
+
+log = logging.getLogger(__name__)
+
+BEST, FINAL = "best", "final"
+BEST_INFO = "best.json"
+
+
+class KeepBest(TrainerCallback):
+    """Saves the adapter whenever validation loss reaches a new minimum of the run's history.
+
+    The minimum is taken over the trainer state's log history, which resume checkpoints carry,
+    so a resumed run decides exactly as an uninterrupted one would.
+    """
+
+    def __init__(self, best_dir: Path):
+        self.best_dir = best_dir
+
+    def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
+        loss = (metrics or {}).get("eval_loss")
+        if loss is None or not state.is_world_process_zero:
+            return
+        history = [entry["eval_loss"] for entry in state.log_history if "eval_loss" in entry]
+        if loss <= min(history) or not (self.best_dir / BEST_INFO).is_file():
+            with atomic_dir(self.best_dir) as tmp:
+                model.save_pretrained(tmp)
+                write_json(tmp / BEST_INFO, {"step": state.global_step, "val_loss": loss})
+
+
+def lora_config(cfg: TrainConfig):
+    from peft import LoraConfig
+
+    target = cfg.target_modules
+    return LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=target if isinstance(target, str) else list(target),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
+
+
+def sft_config(cfg: MedGemmaConfig, resume_dir: Path):
+    from trl import SFTConfig
+
+    train, gpu = cfg.train, has_gpu()
+    return SFTConfig(
+        output_dir=str(resume_dir),
+        per_device_train_batch_size=train.batch_size,
+        per_device_eval_batch_size=train.batch_size,
+        gradient_accumulation_steps=train.grad_accum,
+        learning_rate=train.learning_rate,
+        lr_scheduler_type=train.lr_scheduler,
+        warmup_steps=train.warmup,
+        weight_decay=train.weight_decay,
+        max_grad_norm=train.max_grad_norm,
+        optim=train.optimizer or ("adamw_torch_fused" if gpu else "adamw_torch"),
+        num_train_epochs=train.epochs,
+        max_steps=train.max_steps or -1,
+        logging_steps=train.log_every,
+        eval_strategy="steps",
+        eval_steps=train.eval_every,
+        save_strategy="steps",
+        save_steps=train.save_every,
+        save_total_limit=2,  # the newest checkpoint and the complete one before it
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        bf16=gpu,
+        use_cpu=not gpu,
+        activation_checkpointing=train.activation_checkpointing,
+        max_length=train.max_length,
+        remove_unused_columns=False,  # the examples are built from the uid column on demand
+        dataloader_num_workers=train.dataloader_workers,
+        report_to="none",
+    )
+
+
+def build_trainer(
+    cfg: MedGemmaConfig, train_data: SplitData, val_data: SplitData, out_dir, resume_dir
+):
+    """The ``SFTTrainer`` of a run: base model + fresh LoRA adapter, lazy examples, callbacks."""
+    from trl import SFTTrainer
+
+    out_dir, resume_dir = Path(out_dir), Path(resume_dir)
+    args = sft_config(cfg, resume_dir)
+    examples_per_update = cfg.train.batch_size * cfg.train.grad_accum * args.world_size
+    return SFTTrainer(
+        model=load_model(cfg.checkpoint, cfg.train.attn_implementation),
+        args=args,
+        train_dataset=sft_dataset(train_data),
+        eval_dataset=sft_dataset(val_data, cfg.train.val_max_examples),
+        processing_class=load_processor(cfg.checkpoint),
+        peft_config=lora_config(cfg.train),
+        callbacks=[
+            TrainLog(out_dir / "train_log.csv", examples_per_update),
+            KeepBest(resume_dir / BEST),
+            MarkComplete(),
+        ],
+    )
+
+
+def train(
+    run: dict, train_data: SplitData, val_data: SplitData, out_dir: Path, resume_dir: Path
+) -> None:
+    """Fine-tune ``run["checkpoint"]`` with LoRA; see the module docstring for the outputs."""
+    cfg = MedGemmaConfig.from_run(run)
+    out_dir, resume_dir = Path(out_dir), Path(resume_dir)
+    fingerprint = {  # what the trained weights depend on (decoding settings are not)
+        "run": {key: value for key, value in run.items() if key != "decode"},
+        "train": [str(train_data.records_path), str(train_data.shard_dir)],
+        "val": [str(val_data.records_path), str(val_data.shard_dir)],
+    }
+    if int(os.environ.get("RANK", "0")) == 0 and not claim_resume_dir(resume_dir, fingerprint):
+        log.info("%s: new run, starting from step 0", resume_dir)
+    trainer = build_trainer(cfg, train_data, val_data, out_dir, resume_dir)
+    trainer.accelerator.wait_for_everyone()  # rank 0 has cleared stale state
+    checkpoint = last_complete_checkpoint(resume_dir)
+    if checkpoint is not None:
+        log.info("resuming from %s", checkpoint)
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    if trainer.state.global_step % cfg.train.eval_every:
+        trainer.evaluate()  # the last steps count too when picking the best adapter
+
+    if trainer.is_world_process_zero():
+        with atomic_dir(out_dir / FINAL) as tmp:
+            trainer.model.save_pretrained(tmp)
+        copy_dir(resume_dir / BEST, out_dir / BEST)
+        write_train_log(out_dir / "train_log.csv", trainer.state.log_history)

@@ -1,0 +1,71 @@
+"""Questions as model inputs: the task's prompt and training target, tokenised, plus images."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+
+import numpy as np
+
+from medvlm.models.paligemma.inputs import batch_images, training_text
+from medvlm.models.paligemma.tokenizer import Tokenizer
+from medvlm.records import Record
+from medvlm.tasks import task_spec
+
+log = logging.getLogger(__name__)
+
+
+def prompt_of(record: Record, template: str) -> str:
+    return template.format(prompt=task_spec(record.task).prompt(record.question))
+
+
+def targets_of(records: Sequence[Record]) -> dict[str, str | None]:
+    """Training target per uid; None (logged) when the task cannot read the reference answer."""
+    targets = {}
+    for record in records:
+        try:
+            targets[record.uid] = task_spec(record.task).target(record.answer, record.question)
+        except ValueError as error:
+            log.warning("%s: no training target, left out of the loss (%s)", record.uid, error)
+            targets[record.uid] = None
+    return targets
+
+
+class Batcher:
+    """Training/validation batches of a loader's records, padded to a fixed number of rows.
+
+    Padding rows repeat the first row with weight 0 (so every batch has the compiled shape and
+    splits evenly over the devices); a record without a target also gets weight 0.
+    """
+
+    def __init__(self, tokenizer: Tokenizer, loader, template: str, seqlen: int, multi_image: str):
+        self.tokenizer, self.loader = tokenizer, loader
+        self.template, self.seqlen, self.multi_image = template, seqlen, multi_image
+        self.records = {r.uid: r for r in loader.records}
+        self.targets = targets_of(loader.records)
+        self.truncated = 0
+
+    def __call__(self, uids: Sequence[str], rows: int) -> dict:
+        if not 0 < len(uids) <= rows:
+            raise ValueError(f"a batch of {rows} rows cannot hold {len(uids)} questions")
+        real = np.arange(rows) < len(uids)
+        uids = list(uids) + [uids[0]] * (rows - len(uids))
+        records = [self.records[uid] for uid in uids]
+        prefixes = [prompt_of(r, self.template) for r in records]
+        suffixes = [self.targets[r.uid] or "" for r in records]
+        text = training_text(self.tokenizer, prefixes, suffixes, self.seqlen)
+        self.truncated += text.truncated
+        weights = real & np.array([self.targets[uid] is not None for uid in uids])
+        loader_batch = self.loader.read_images(uids)
+        images, image_mask = batch_images(
+            loader_batch["images"], loader_batch["image_mask"], self.multi_image
+        )
+        return {
+            "images": images,
+            "image_mask": image_mask,
+            "tokens": text.tokens,
+            "mask_ar": text.mask_ar,
+            "mask_loss": text.mask_loss * weights[:, None].astype(np.int32),
+            "mask_input": text.mask_input,
+            "weights": weights.astype(np.float32),
+        }

@@ -1,0 +1,166 @@
+"""The PaliGemma family behind the workflow's interface (medvlm.models.base.Family)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import jax
+import ml_dtypes
+import numpy as np
+
+from medvlm.io import atomic_path, write_json
+from medvlm.models.base import SplitData
+from medvlm.models.paligemma.checkpoint import (
+    CONFIG_NAME,
+    checkpoint_files,
+    load_params,
+    read_npz,
+    save_params,
+)
+from medvlm.models.paligemma.config import PaliGemmaConfig, tiny
+from medvlm.models.paligemma.decode import Decoder, decode_text
+from medvlm.models.paligemma.examples import Batcher, prompt_of
+from medvlm.models.paligemma.inputs import batch_images, prompt_text
+from medvlm.models.paligemma.model import PaliGemma
+from medvlm.models.paligemma.params import cast, flatten, infer_config, init_params, unflatten
+from medvlm.models.paligemma.settings import PaliGemmaRun
+from medvlm.models.paligemma.tokenizer import Tokenizer, build_demo_tokenizer
+from medvlm.models.paligemma.train import Trainer, fingerprint, fit
+from medvlm.predictions import write_predictions
+
+log = logging.getLogger(__name__)
+
+TOKENIZER_FILE = "tokenizer.model"
+DEMO_KEYS = {"image_size": 224, "patch": 32, "width": 32, "depth": 2, "vocab_size": 800, "seed": 0}
+
+
+def model_config(npz: Path, config_json: Path | None, final_softcap: float) -> PaliGemmaConfig:
+    """``config.json`` beside the checkpoint when there is one, else read off its shapes."""
+    if config_json is not None:
+        return PaliGemmaConfig.from_json(json.loads(config_json.read_text(encoding="utf-8")))
+    shapes = {name: array.shape for name, array in read_npz(npz).items()}
+    return infer_config(shapes, final_softcap)
+
+
+def _check_image_size(config: PaliGemmaConfig, image_size: int, where: Path) -> None:
+    if config.img.image_size != image_size:
+        raise ValueError(
+            f"run.image_size is {image_size} but the checkpoint {where} is for "
+            f"{config.img.image_size} px images"
+        )
+
+
+class PaliGemmaFamily:
+    name = "paligemma"
+
+    def build_demo_model(self, out_dir: Path, vocab_texts: list[str], cfg: dict) -> None:
+        """A tiny random PaliGemma 2 (image head perturbed, so images matter) + a demo
+        tokenizer trained on ``vocab_texts``, saved as ``params.npz`` + ``tokenizer.model`` +
+        ``config.json`` and read back through ``load_params``.
+
+        ``cfg`` keys (all optional): image_size (224), patch (32), width (32), depth (2),
+        vocab_size (800: sentencepiece pieces before the 1152 loc/seg tokens), seed (0).
+        """
+        unknown = set(cfg) - set(DEMO_KEYS)
+        if unknown:
+            raise ValueError(
+                f"demo model: unknown keys {sorted(unknown)}; known: {sorted(DEMO_KEYS)}"
+            )
+        opts = {**DEMO_KEYS, **cfg}
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tokenizer = build_demo_tokenizer(vocab_texts, out_dir / TOKENIZER_FILE, opts["vocab_size"])
+        config = tiny(
+            tokenizer.vocab_size, opts["image_size"], opts["width"], opts["depth"], opts["patch"]
+        )
+        flat = flatten(jax.device_get(init_params(config, opts["seed"])))
+        head = flat["img/head/kernel"]
+        rng = np.random.default_rng(opts["seed"])
+        flat["img/head/kernel"] = rng.normal(0, 0.02, head.shape)
+        save_params(cast(unflatten(flat), ml_dtypes.bfloat16), out_dir / "params.npz")
+        write_json(out_dir / CONFIG_NAME, config.to_json())
+        load_params(out_dir / "params.npz", config)  # the demo goes through the real loader
+
+    def train(
+        self, run: dict, train: SplitData, val: SplitData, out_dir: Path, resume_dir: Path
+    ) -> None:
+        settings = PaliGemmaRun.from_run(run)
+        ts = settings.train
+        npz, tokenizer_path, config_json = checkpoint_files(settings.checkpoint)
+        config = model_config(npz, config_json, ts.final_softcap).replace(
+            final_softcap=ts.final_softcap
+        )
+        _check_image_size(config, settings.image_size, npz)
+        tokenizer = Tokenizer(tokenizer_path)
+        if tokenizer.vocab_size > config.llm.vocab_size:
+            config = config.replace(vocab_size=tokenizer.vocab_size)
+        params = load_params(npz, config, settings.seed)
+        model = PaliGemma(config, remat=ts.remat)
+        trainer = Trainer(model, params, ts)
+        loader_options = dict(seed=settings.seed, shuffle=True, drop_last=True)
+        batcher = Batcher(
+            tokenizer,
+            train.loader(ts.batch_size, **loader_options),
+            ts.prompt_template,
+            ts.seqlen,
+            ts.multi_image,
+        )
+        try:
+            val_loader = val.loader(ts.batch_size, shuffle=False)
+        except ValueError as error:
+            log.warning("no validation loss: %s", error)
+            val_batcher = None
+        else:
+            val_batcher = Batcher(
+                tokenizer, val_loader, ts.prompt_template, ts.seqlen, ts.multi_image
+            )
+        run_id = fingerprint(ts, settings.seed, str(npz.resolve()))
+        out_dir, resume_dir = Path(out_dir), Path(resume_dir)
+        fit(trainer, batcher, val_batcher, out_dir, resume_dir, run_id)
+        write_json(out_dir / CONFIG_NAME, config.replace(final_softcap=ts.final_softcap).to_json())
+        with atomic_path(out_dir / TOKENIZER_FILE) as tmp:
+            shutil.copyfile(tokenizer_path, tmp)
+
+    def predict(self, run: dict, model_dir: Path, data: SplitData, out_path: Path) -> None:
+        settings = PaliGemmaRun.from_run(run)
+        model_dir = Path(model_dir)
+        npz = model_dir / f"{settings.decode.weights}.npz"
+        config = model_config(npz, model_dir / CONFIG_NAME, settings.train.final_softcap)
+        _check_image_size(config, settings.image_size, npz)
+        tokenizer = Tokenizer(model_dir / TOKENIZER_FILE)
+        decoder = Decoder(PaliGemma(config), load_params(npz, config))
+        raw = predict_texts(decoder, tokenizer, settings, data)
+        records = data.records()
+        missing = sum(r.uid not in raw for r in records)
+        if missing:
+            log.warning("%d questions have no usable image and get an empty answer", missing)
+        write_predictions(records, [raw.get(r.uid, "") for r in records], out_path)
+
+
+def predict_texts(decoder: Decoder, tokenizer: Tokenizer, settings: PaliGemmaRun, data) -> dict:
+    """Raw model output per uid, decoded in batches of one task type each."""
+    ds, ts = settings.decode, settings.train
+    loader = data.loader(ds.batch_size, shuffle=False)
+    by_task = defaultdict(list)
+    for record in loader.records:
+        by_task[record.task].append(record)
+    raw = {}
+    for task, records in sorted(by_task.items()):
+        for start in range(0, len(records), ds.batch_size):
+            chunk = records[start : start + ds.batch_size]
+            padded = chunk + [chunk[0]] * (ds.batch_size - len(chunk))
+            text = prompt_text(
+                tokenizer, [prompt_of(r, ts.prompt_template) for r in padded], ds.prompt_len
+            )
+            batch = loader.read_images([r.uid for r in padded])
+            images, image_mask = batch_images(batch["images"], batch["image_mask"], ts.multi_image)
+            tokens = decoder.greedy(
+                images, text.tokens, text.mask_input, ds.max_decode_len[task], image_mask
+            )
+            for record, answer in zip(chunk, decode_text(tokenizer, tokens), strict=False):
+                raw[record.uid] = answer
+    return raw

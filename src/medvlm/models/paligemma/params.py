@@ -1,0 +1,102 @@
+"""Parameter trees: flat ``a/b/c`` names, the shapes a config implies, random init, and the
+config a checkpoint's shapes imply."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from medvlm.models.paligemma.config import GemmaConfig, PaliGemmaConfig, ViTConfig
+from medvlm.models.paligemma.model import PaliGemma
+
+
+def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
+    flat = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}/"))
+        else:
+            flat[name] = value
+    return flat
+
+
+def unflatten(flat: dict[str, object]) -> dict:
+    tree: dict = {}
+    for name, value in flat.items():
+        *parents, leaf = name.split("/")
+        node = tree
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+def _dummy_inputs(config: PaliGemmaConfig):
+    size = config.img.image_size
+    return jnp.zeros((1, size, size, 3), jnp.uint8), jnp.zeros((1, 2), jnp.int32)
+
+
+def param_shapes(config: PaliGemmaConfig) -> dict[str, tuple[int, ...]]:
+    """Every parameter's name and shape, computed without allocating (``jax.eval_shape``)."""
+    image, text = _dummy_inputs(config)
+    model = PaliGemma(config)
+    tree = jax.eval_shape(lambda: model.init(jax.random.key(0), image, text, text))["params"]
+    return {name: tuple(leaf.shape) for name, leaf in flatten(tree).items()}
+
+
+def init_params(config: PaliGemmaConfig, seed: int = 0) -> dict:
+    """Random float32 parameters (the image head is zero, as big_vision initialises it)."""
+    image, text = _dummy_inputs(config)
+    model = PaliGemma(config)
+    return jax.jit(model.init)(jax.random.key(seed), image, text, text)["params"]
+
+
+def count(shapes: dict[str, tuple[int, ...]]) -> int:
+    return sum(math.prod(shape) for shape in shapes.values())
+
+
+def infer_config(shapes: dict[str, tuple[int, ...]], final_softcap: float = 0.0) -> PaliGemmaConfig:
+    """The config whose parameter shapes these are (Gemma 2 when the post-norms are present)."""
+    block = "img/Transformer/encoderblock/"
+    patch, _, _, vit_width = shapes["img/embedding/kernel"]
+    n_tokens = shapes["img/pos_embedding"][1]
+    depth, _, vit_heads, _ = shapes[block + "MultiHeadDotProductAttention_0/query/kernel"]
+    img = ViTConfig(
+        width=vit_width,
+        depth=depth,
+        mlp_dim=shapes[block + "MlpBlock_0/Dense_0/kernel"][2],
+        num_heads=vit_heads,
+        patch=patch,
+        image_size=math.isqrt(n_tokens) * patch,
+    )
+    vocab, width = shapes["llm/embedder/input_embedding"]
+    if "llm/layers/attn/qkv_einsum/w" in shapes:
+        layers, _, heads, _, head_dim = shapes["llm/layers/attn/qkv_einsum/w"]
+        kv_heads = heads
+    else:
+        layers, heads, _, head_dim = shapes["llm/layers/attn/q_einsum/w"]
+        kv_heads = shapes["llm/layers/attn/kv_einsum/w"][2]
+    gemma2 = "llm/layers/post_attention_norm/scale" in shapes
+    llm = GemmaConfig(
+        width=width,
+        depth=layers,
+        mlp_dim=shapes["llm/layers/mlp/gating_einsum"][3],
+        num_heads=heads,
+        num_kv_heads=kv_heads,
+        head_dim=head_dim,
+        vocab_size=vocab,
+        post_norms=gemma2,
+        attn_softcap=50.0 if gemma2 else 0.0,
+        final_softcap=final_softcap,
+        # Gemma 2 27B (width 4608) is the one size that scales queries by width/heads.
+        query_scaling="width_per_head" if gemma2 and width == 4608 else "head_dim",
+    )
+    return PaliGemmaConfig(img=img, llm=llm)
+
+
+def cast(params: dict, dtype) -> dict:
+    return jax.tree.map(lambda x: np.asarray(x).astype(dtype), params)

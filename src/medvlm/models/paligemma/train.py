@@ -1,0 +1,218 @@
+"""Fine-tuning: a sharded, jitted train step, validation, best/final weights, resume.
+
+``out_dir`` gets ``final.npz``, ``best.npz`` (lowest validation loss), ``train_log.csv``; the
+resume state and the best weights so far live in ``resume_dir`` until the run ends.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import logging
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from medvlm.io import atomic_path, write_text
+from medvlm.models.paligemma.checkpoint import save_params
+from medvlm.models.paligemma.examples import Batcher
+from medvlm.models.paligemma.loss import text_loss
+from medvlm.models.paligemma.model import PaliGemma
+from medvlm.models.paligemma.optim import optimizer, schedule, split_trainable
+from medvlm.models.paligemma.params import flatten, unflatten
+from medvlm.models.paligemma.resume import load_state, save_state
+from medvlm.models.paligemma.settings import TrainSettings
+from medvlm.models.paligemma.sharding import data_mesh, fsdp_shardings, put_batch
+
+log = logging.getLogger(__name__)
+
+LOG_COLUMNS = ("step", "loss", "val_loss", "lr", "examples_per_s")
+BEST_FILE = "best.npz"
+
+
+class Trainer:
+    """Holds the frozen weights and jitted steps; the train state is ``(trainable, opt_state)``."""
+
+    def __init__(self, model: PaliGemma, params: dict, settings: TrainSettings, mesh=None):
+        self.model, self.settings = model, settings
+        self.mesh = mesh if mesh is not None else data_mesh()
+        if settings.batch_size % self.mesh.devices.size:
+            raise ValueError(
+                f"train.batch_size {settings.batch_size} is not a multiple of the "
+                f"{self.mesh.devices.size} devices"
+            )
+        trainable, frozen = split_trainable(flatten(params), settings.trainable_regex)
+        min_bytes = settings.fsdp_min_mib * 2**20
+        trainable = {
+            k: np.asarray(v).astype(settings.trainable_dtype) for k, v in trainable.items()
+        }
+        frozen = {k: np.asarray(v).astype(settings.frozen_dtype) for k, v in frozen.items()}
+        self.param_shardings = fsdp_shardings(trainable, self.mesh, min_bytes)
+        self.frozen = jax.device_put(frozen, fsdp_shardings(frozen, self.mesh, min_bytes))
+        self.initial = trainable
+        self.tx = optimizer(settings)
+        self.lr = schedule(settings)
+        opt_shape = jax.eval_shape(self.tx.init, trainable)
+        self.opt_shardings = fsdp_shardings(opt_shape, self.mesh, min_bytes)
+        self._init_opt = jax.jit(self.tx.init, out_shardings=self.opt_shardings)
+        self._step = jax.jit(
+            self._train_step,
+            out_shardings=(self.param_shardings, self.opt_shardings, None),
+            donate_argnums=(0, 1),
+        )
+        self._losses = jax.jit(self._example_losses)
+
+    def init_state(self):
+        trainable = jax.device_put(self.initial, self.param_shardings)
+        return trainable, self._init_opt(trainable)
+
+    def put_state(self, trainable, opt_state):
+        return (
+            jax.device_put(trainable, self.param_shardings),
+            jax.device_put(opt_state, self.opt_shardings),
+        )
+
+    def _example_losses(self, trainable, frozen, batch):
+        params = unflatten({**frozen, **trainable})
+        return text_loss(self.model, params, batch)
+
+    def _train_step(self, trainable, opt_state, frozen, batch):
+        def mean_loss(trainable):
+            losses = self._example_losses(trainable, frozen, batch)
+            weights = batch["weights"]
+            return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+        loss, grads = jax.value_and_grad(mean_loss)(trainable)
+        updates, opt_state = self.tx.update(grads, opt_state, trainable)
+        return optax.apply_updates(trainable, updates), opt_state, loss
+
+    def step(self, trainable, opt_state, batch):
+        """One update; returns ``(trainable, opt_state, loss)`` (loss stays on the device)."""
+        return self._step(trainable, opt_state, self.frozen, self._put(batch))
+
+    def losses(self, trainable, batch) -> np.ndarray:
+        """Per-example losses, weighted out where ``batch["weights"]`` is 0."""
+        out = self._losses(trainable, self.frozen, self._put(batch))
+        return np.asarray(out) * batch["weights"]
+
+    def _put(self, batch: dict) -> dict:
+        return put_batch({k: v for k, v in batch.items() if v is not None}, self.mesh)
+
+    def params(self, trainable) -> dict:
+        """The full parameter tree on the host (frozen + trained)."""
+        return unflatten(jax.device_get({**self.frozen, **trainable}))
+
+
+def validation_loss(trainer: Trainer, trainable, batcher: Batcher, uids, rows: int) -> float:
+    """Mean loss over the fixed validation questions ``uids``."""
+    total = weight = 0.0
+    for start in range(0, len(uids), rows):
+        batch = batcher(uids[start : start + rows], rows)
+        total += float(np.sum(trainer.losses(trainable, batch)))
+        weight += float(np.sum(batch["weights"]))
+    return total / max(weight, 1.0)
+
+
+def fingerprint(settings: TrainSettings, seed: int, checkpoint: str) -> str:
+    """Identifies what a resume state belongs to: a state from other settings is not resumed."""
+    text = json.dumps([asdict(settings), seed, checkpoint], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def write_log(path: Path, rows: list[dict]) -> None:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=LOG_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, out.getvalue())
+
+
+def fit(
+    trainer: Trainer,
+    train: Batcher,
+    val: Batcher | None,
+    out_dir: Path,
+    resume_dir: Path,
+    run_id: str,
+) -> dict:
+    """Train ``trainer.settings.steps`` steps, resuming from ``resume_dir`` when it holds a state
+    of the same run. Returns the final host parameter tree."""
+    settings = trainer.settings
+    rows = settings.batch_size
+    per_epoch = len(train.loader.records) // rows
+    if per_epoch < 1:
+        raise ValueError(
+            f"{len(train.loader.records)} training questions cannot fill one batch of {rows}"
+        )
+    val_uids = [r.uid for r in val.loader.records[: settings.val_examples]] if val else []
+
+    trainable, opt_state = trainer.init_state()
+    meta = {"run": run_id, "step": 0, "best_val": None, "log": [], "pending": [0.0, 0, 0.0]}
+    restored = load_state(resume_dir, trainer.initial, jax.device_get(opt_state))
+    if restored is not None and restored[2].get("run") == run_id:
+        trainable, opt_state = trainer.put_state(*restored[:2])
+        meta = restored[2]
+        log.info("resuming at step %d from %s", meta["step"], resume_dir)
+    elif restored is not None:
+        log.warning("%s holds the state of other settings; starting afresh", resume_dir)
+
+    loss_sum, loss_count, elapsed = meta["pending"]
+    losses, started = [], time.perf_counter()
+    for step in range(meta["step"], settings.steps):
+        epoch, index = divmod(step, per_epoch)
+        order = train.loader.order(epoch)[index * rows : (index + 1) * rows]
+        batch = train([train.loader.records[i].uid for i in order], rows)
+        trainable, opt_state, loss = trainer.step(trainable, opt_state, batch)
+        losses.append(loss)
+        done = step + 1
+        evaluate = bool(val_uids) and (done % settings.val_every == 0 or done == settings.steps)
+        if evaluate or done % settings.log_every == 0 or done == settings.steps:
+            loss_sum += float(sum(np.asarray(x) for x in losses))
+            loss_count += len(losses)
+            elapsed += time.perf_counter() - started
+            row = {
+                "step": done,
+                "loss": f"{loss_sum / loss_count:.6f}",
+                "val_loss": "",
+                "lr": f"{float(trainer.lr(step)):.6g}",
+                "examples_per_s": f"{loss_count * rows / max(elapsed, 1e-9):.3f}",
+            }
+            if evaluate:
+                val_loss = validation_loss(trainer, trainable, val, val_uids, rows)
+                row["val_loss"] = f"{val_loss:.6f}"
+                if meta["best_val"] is None or val_loss < meta["best_val"]:
+                    save_params(trainer.params(trainable), resume_dir / BEST_FILE)
+                    meta["best_val"] = val_loss
+            meta["log"].append(row)
+            log.info("step %d loss %s val %s", done, row["loss"], row["val_loss"] or "-")
+            loss_sum, loss_count, elapsed, losses = 0.0, 0, 0.0, []
+            started = time.perf_counter()
+        if done % settings.save_every == 0 or done == settings.steps:
+            loss_sum += float(sum(np.asarray(x) for x in losses))
+            loss_count += len(losses)
+            elapsed += time.perf_counter() - started
+            losses, started = [], time.perf_counter()
+            meta.update(step=done, pending=[loss_sum, loss_count, elapsed])
+            save_state(resume_dir, jax.device_get(trainable), jax.device_get(opt_state), meta)
+
+    params = trainer.params(trainable)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    save_params(params, out_dir / "final.npz")
+    best = resume_dir / BEST_FILE
+    if meta["best_val"] is not None and best.is_file():
+        with atomic_path(out_dir / BEST_FILE) as tmp:
+            shutil.copyfile(best, tmp)
+    else:
+        save_params(params, out_dir / BEST_FILE)
+    write_log(out_dir / "train_log.csv", meta["log"])
+    if train.truncated:
+        log.warning("%d training rows were cut to %d tokens", train.truncated, settings.seqlen)
+    return params

@@ -1,0 +1,191 @@
+"""A tolerant reader for the JSON-like structures models write around and inside prose.
+
+``json.loads`` rejects most of what a fine-tuned model emits: single quotes, unquoted keys,
+trailing commas, Python tuples, text before and after, and above all output cut off at the token
+limit. :func:`scan` reads every top-level ``{...}``, ``[...]`` or ``(...)`` in a text, plus runs
+of ``key: number`` pairs in prose (``x_min: 10, y_min: 20 ...``), and keeps what is complete:
+
+- a list whose closing bracket never came is an :class:`OpenList` (so a cut-off ``[5, 6, 7, 8``
+  is never mistaken for a finished box); an object cut off keeps its finished entries;
+- a number at the very end of the text is dropped (``[5, 6, 7`` might have been ``[5, 6, 70]``).
+
+It never evaluates anything, never recurses (nesting deeper than ``MAX_DEPTH`` is read and
+dropped), and never raises on any string.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_DEPTH = 16
+
+_TOKEN = re.compile(
+    r"""
+    (?P<open>[\[{(])
+    | (?P<close>[\]})])
+    | (?P<colon>[:=])
+    | (?P<comma>,)
+    | (?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
+    | (?P<string>"(?:[^"\\\n]|\\.)*"|(?<![A-Za-z])'(?:[^'\\\n]|\\.)*'(?![A-Za-z]))
+    | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
+    | (?P<other>\S)
+    """,
+    re.VERBOSE,
+)
+
+
+class OpenList(list):
+    """A list whose closing bracket never came (the text was cut off inside it)."""
+
+
+@dataclass
+class Obj:
+    """A ``{...}`` object: its entries in order, duplicate keys kept."""
+
+    items: list[tuple[str, Any]] = field(default_factory=list)
+    closed: bool = False
+
+    def lookup(self) -> dict[str, Any]:
+        """Casefolded key -> first value with that key."""
+        found: dict[str, Any] = {}
+        for key, value in self.items:
+            found.setdefault(key.casefold(), value)
+        return found
+
+
+@dataclass(frozen=True)
+class _Token:
+    kind: str
+    value: Any
+
+
+def _tokens(text: str) -> list[_Token]:
+    tokens = []
+    for match in _TOKEN.finditer(text):
+        kind = match.lastgroup
+        raw = match.group()
+        if kind == "number":
+            value = float(raw)
+            tokens.append(_Token("number", value) if math.isfinite(value) else _Token("word", raw))
+        elif kind == "string":
+            tokens.append(_Token("string", _unquote(raw)))
+        elif kind != "other":
+            tokens.append(_Token(kind, raw))
+    return tokens
+
+
+def _unquote(raw: str) -> str:
+    """The text of a quoted string: JSON escapes for double quotes, else ``\\x`` -> ``x``."""
+    if raw.startswith('"'):
+        try:
+            return json.loads(raw)
+        except ValueError:
+            pass
+    return re.sub(r"\\(.)", r"\1", raw[1:-1])
+
+
+def format_number(value: float) -> str:
+    """A number as JSON text: integers without ``.0``, other values in their shortest form."""
+    if value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value)
+
+
+def key_text(value: Any) -> str:
+    """An object key as text: numbers as :func:`format_number` writes them."""
+    return format_number(value) if isinstance(value, float) else str(value)
+
+
+class _Frame:
+    def __init__(self, kind: str):
+        self.kind = kind  # "list", "obj" or "sink" (too deep: read and dropped)
+        self.items: list[Any] = []
+        self.key: str | None = None
+        self.colon = False
+
+    def add(self, value: Any) -> None:
+        if self.kind == "list":
+            self.items.append(value)
+        elif self.kind == "obj":
+            if self.key is not None and (self.colon or not isinstance(value, (str, float))):
+                self.items.append((self.key, value))
+                self.key, self.colon = None, False
+            elif isinstance(value, (str, float)):
+                self.key = key_text(value)
+
+    def finish(self, closed: bool) -> Any:
+        if self.kind == "obj":
+            return Obj(self.items, closed)
+        if self.kind == "list":
+            return list(self.items) if closed else OpenList(self.items)
+        return None
+
+
+def _read_structure(tokens: list[_Token], start: int) -> tuple[Any, int]:
+    """Read the structure opened at ``tokens[start]``; return it and the index after it."""
+    stack: list[_Frame] = []
+    i = start
+    while i < len(tokens):
+        token = tokens[i]
+        top = stack[-1] if stack else None
+        if token.kind == "open":
+            kind = "obj" if token.value == "{" else "list"
+            stack.append(_Frame("sink" if len(stack) >= MAX_DEPTH else kind))
+        elif token.kind == "close":
+            value = stack.pop().finish(closed=True)
+            if not stack:
+                return value, i + 1
+            if value is not None:
+                stack[-1].add(value)
+        elif token.kind == "colon":
+            top.colon = top.key is not None
+        elif token.kind == "comma":
+            if top.kind == "obj":
+                top.key, top.colon = None, False
+        elif i + 1 < len(tokens):  # a scalar; the last token of the text may be cut off
+            top.add(token.value)
+        i += 1
+    value = None
+    while stack:
+        value = stack.pop().finish(closed=False)
+        if stack and value is not None:
+            stack[-1].add(value)
+    return value, i
+
+
+def _read_pairs(tokens: list[_Token], start: int) -> tuple[Obj | None, int]:
+    """Read a run of ``key: number`` pairs in prose; None if ``start`` does not begin one."""
+    items = []
+    i = start
+    while (
+        i + 2 < len(tokens)
+        and tokens[i].kind in ("word", "string")
+        and tokens[i + 1].kind == "colon"
+        and tokens[i + 2].kind == "number"
+    ):
+        items.append((str(tokens[i].value), tokens[i + 2].value))
+        i += 3
+        if i < len(tokens) and tokens[i].kind == "comma":
+            i += 1
+    return (Obj(items, closed=True), i) if items else (None, start + 1)
+
+
+def scan(text: str) -> list[Any]:
+    """Every top-level structure in ``text``, in order (see the module docstring)."""
+    tokens = _tokens(text)
+    found: list[Any] = []
+    i = 0
+    while i < len(tokens):
+        if tokens[i].kind == "open":
+            value, i = _read_structure(tokens, i)
+            if value is not None:
+                found.append(value)
+        else:
+            pairs, i = _read_pairs(tokens, i)
+            if pairs is not None:
+                found.append(pairs)
+    return found

@@ -1,0 +1,70 @@
+"""Cleaning raw model output and normalising label text, shared by every task's parser.
+
+Model families hand over decoded text that may still carry chat artefacts: Gemma turn markers
+(``<start_of_turn>model``, ``<end_of_turn>``, ``<eos>``), a role line (``assistant``), markdown
+code fences, and a leading ``Answer:``. :func:`clean_output` removes them; it is idempotent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+_MODEL_TURN = re.compile(r"<start_of_turn>\s*model\b", re.IGNORECASE)
+_SPECIAL_TOKEN = re.compile(
+    r"<(?:eos|bos|pad|unk|s|/s|end_of_turn|start_of_turn|end_of_text|\|[a-z_]+\|)>", re.IGNORECASE
+)
+_ROLE_LINE = re.compile(r"\A\s*(?:assistant|model)[ \t]*:?[ \t]*\n", re.IGNORECASE)
+_CODE_FENCE = re.compile(r"```[a-zA-Z]*")
+_ANSWER_LABEL = re.compile(r"\A(?:\s*(?:final\s+)?answer\s*[:：]\s*)+", re.IGNORECASE)
+_ANSWER_MARKER = re.compile(r"\banswer\s*(?:is\s*)?[:：]", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+_EDGE_PUNCTUATION = " .,;:!?\"'`*"
+
+
+def clean_output(text: str) -> str:
+    """The answer part of a model output: chat artefacts and a leading ``Answer:`` removed."""
+    turns = _MODEL_TURN.split(text)
+    text = _SPECIAL_TOKEN.sub(" ", turns[-1])
+    text = _CODE_FENCE.sub(" ", text)
+    while True:
+        stripped = _ANSWER_LABEL.sub("", _ROLE_LINE.sub("", text)).strip()
+        if stripped == text:
+            return text
+        text = stripped
+
+
+def after_answer_marker(text: str) -> str | None:
+    """The text after the last ``Answer:`` (or ``answer is:``) inside ``text``, if there is one."""
+    found = list(_ANSWER_MARKER.finditer(text))
+    return text[found[-1].end() :].strip() if found else None
+
+
+def collapse_whitespace(text: str) -> str:
+    return _WHITESPACE.sub(" ", text).strip()
+
+
+def normalise_label(text: str) -> str:
+    """Label text as compared: casefolded, whitespace collapsed, edge punctuation stripped."""
+    return collapse_whitespace(text).casefold().strip(_EDGE_PUNCTUATION)
+
+
+def contains_words(haystack: str, needle: str) -> bool:
+    """Whether ``needle`` occurs in ``haystack`` as whole words (not inside a longer word)."""
+    return bool(needle) and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", haystack) is not None
+
+
+def strip_article(text: str) -> str:
+    """``text`` without a leading English article (``a``, ``an``, ``the``)."""
+    return re.sub(r"^(?:a|an|the)\s+", "", text, flags=re.IGNORECASE)
+
+
+def load_json(text: str) -> Any:
+    """``json.loads`` of a strict answer, or None for text that is not exactly one JSON value."""
+    if text != text.strip():
+        return None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):
+        return None

@@ -1,0 +1,1 @@
+"""Test-support builders: small real components made offline for the tests."""

@@ -1,0 +1,154 @@
+"""LoRA fine-tuning of the tiny demo Gemma 3: outputs, learning, and resuming after a kill."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from support.medgemma_data import colour_split, demo_texts
+
+from medvlm.models.medgemma.checkpoints import last_complete_checkpoint
+from medvlm.models.medgemma.demo_model import build_demo_model
+from medvlm.models.medgemma.predict import predict
+from medvlm.models.medgemma.train import train
+from medvlm.models.medgemma.train_log import COLUMNS
+
+ADAPTER = "adapter_model.safetensors"
+
+
+@pytest.fixture(scope="module")
+def colours(tmp_path_factory):
+    root = tmp_path_factory.mktemp("medgemma-train")
+    train_data = colour_split(root / "data", "train", 48, views=2)
+    val_data = colour_split(root / "data", "val", 12, seed=1)
+    model_dir = root / "demo-model"
+    build_demo_model(model_dir, demo_texts(train_data, val_data), {})
+    return model_dir, train_data, val_data
+
+
+def run_config(model_dir, **train):
+    settings = {
+        "batch_size": 8,
+        "grad_accum": 1,
+        "learning_rate": 5e-3,
+        "warmup": 0,
+        "activation_checkpointing": False,
+        **train,
+    }
+    return {
+        "family": "medgemma",
+        "checkpoint": str(model_dir),
+        "seed": 0,
+        "train": settings,
+        "decode": {"batch_size": 12, "max_new_tokens": {"classification": 3, "regression": 4}},
+    }
+
+
+def accuracy(path):
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return sum(row["parsed"] == row["answer"] for row in rows) / len(rows)
+
+
+def predictions(path):
+    return [json.loads(line)["prediction"] for line in path.read_text().splitlines()]
+
+
+def read_log(path):
+    with open(path, newline="") as handle:
+        reader = csv.DictReader(handle)
+        return reader.fieldnames, list(reader)
+
+
+def test_trained_adapter_beats_the_untrained_model(colours, tmp_path):
+    model_dir, train_data, val_data = colours
+    run = run_config(model_dir, max_steps=30, eval_every=12, save_every=20, log_every=5)
+    out = tmp_path / "model"
+    train(run, train_data, val_data, out, tmp_path / "resume")
+
+    columns, rows = read_log(out / "train_log.csv")
+    assert tuple(columns) == COLUMNS
+    assert [int(r["step"]) for r in rows] == [5, 10, 12, 15, 20, 24, 25, 30]
+    evaluated = {int(r["step"]): float(r["val_loss"]) for r in rows if r["val_loss"]}
+    assert list(evaluated) == [12, 24, 30]  # every 12 updates, and at the end
+    training = [r for r in rows if r["loss"]]
+    assert [int(r["step"]) for r in training] == [5, 10, 15, 20, 25, 30]
+    assert all(float(r["examples_per_s"]) > 0 and float(r["lr"]) > 0 for r in training)
+    best = json.loads((out / "best" / "best.json").read_text())
+    assert best["step"] == min(evaluated, key=evaluated.get)
+    assert best["val_loss"] == pytest.approx(min(evaluated.values()))
+    assert (out / "final" / ADAPTER).is_file()
+
+    predict(run, out, val_data, tmp_path / "trained.jsonl")
+    predict(run, model_dir, val_data, tmp_path / "untrained.jsonl")
+    trained, untrained = (
+        accuracy(tmp_path / "trained.jsonl"),
+        accuracy(tmp_path / "untrained.jsonl"),
+    )
+    assert trained >= 0.9 > untrained + 0.5, (trained, untrained)
+
+    unmerged = {**run, "decode": {**run["decode"], "merge_adapter": False}}
+    predict(unmerged, out, val_data, tmp_path / "unmerged.jsonl")
+    assert predictions(tmp_path / "unmerged.jsonl") == predictions(tmp_path / "trained.jsonl")
+
+
+def test_training_resumes_after_a_kill(colours, tmp_path):
+    """Kill a training process after its first checkpoint; rerunning continues from it and ends
+    where an uninterrupted run ends."""
+    model_dir, train_data, val_data = colours
+    run = run_config(model_dir, max_steps=9, eval_every=3, save_every=3, log_every=3, batch_size=4)
+    train(run, train_data, val_data, tmp_path / "whole", tmp_path / "whole-resume")
+
+    out, resume = tmp_path / "killed", tmp_path / "killed-resume"
+    script = (
+        "import json, sys; from pathlib import Path; from medvlm.models.base import SplitData;"
+        "from medvlm.models.medgemma.train import train;"
+        "a = json.loads(sys.argv[1]);"
+        "train(a['run'], SplitData(*map(Path, a['train'])), SplitData(*map(Path, a['val'])),"
+        " Path(a['out']), Path(a['resume']))"
+    )
+    argument = json.dumps(
+        {
+            "run": run,
+            "train": [str(train_data.records_path), str(train_data.shard_dir)],
+            "val": [str(val_data.records_path), str(val_data.shard_dir)],
+            "out": str(out),
+            "resume": str(resume),
+        }
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script, argument],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+    )
+    deadline = time.monotonic() + 120
+    while last_complete_checkpoint(resume) is None and time.monotonic() < deadline:
+        assert process.poll() is None, "the training process ended before its first checkpoint"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = last_complete_checkpoint(resume)
+    assert killed_at is not None and killed_at.name in ("checkpoint-3", "checkpoint-6")
+    assert not (out / "final").exists()
+
+    train(run, train_data, val_data, out, resume)
+    state = json.loads((resume / "checkpoint-9" / "trainer_state.json").read_text())
+    assert state["global_step"] == 9
+    _, rows = read_log(out / "train_log.csv")
+    assert [int(r["step"]) for r in rows] == [3, 6, 9]
+    assert all(r["loss"] and r["val_loss"] for r in rows)
+
+    whole = load_file(tmp_path / "whole" / "final" / ADAPTER)
+    resumed = load_file(out / "final" / ADAPTER)
+    assert whole.keys() == resumed.keys()
+    for name, tensor in whole.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=1e-4, atol=1e-5, msg=name)
+    _, whole_rows = read_log(tmp_path / "whole" / "train_log.csv")
+    for a, b in zip(rows, whole_rows, strict=True):
+        assert float(a["val_loss"]) == pytest.approx(float(b["val_loss"]), rel=1e-4)
