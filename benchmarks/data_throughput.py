@@ -157,13 +157,15 @@ def bench_loader(split: Path, shard: Path, batch_size: int, repeats: int, tries:
         return images * repeats / (time.perf_counter() - start)
 
     def bare_gather() -> float:
-        """The ceiling: numpy fancy indexing of as many random rows, nothing else."""
+        """The ceiling: numpy fancy indexing of as many random rows, nothing else. Like a
+        training loop, it holds one batch while making the next (so malloc cannot hand the
+        same pages straight back)."""
         pixels = np.asarray(loader.images)
         rows = np.random.default_rng(0).permutation(len(pixels))
         start = time.perf_counter()
         for _ in range(repeats):
             for begin in range(0, len(rows), batch_size):
-                pixels[np.sort(rows[begin : begin + batch_size])]
+                _held = pixels[np.sort(rows[begin : begin + batch_size])]
         return len(rows) * repeats / (time.perf_counter() - start)
 
     def on_the_fly(decode) -> float:
@@ -218,14 +220,14 @@ def peak_memory_of_build(split: Path, out: Path, size: int, threads: int) -> dic
     root = psutil.Process(child.pid)
     peak_pss = peak_rss = 0
     while child.poll() is None:
+        time.sleep(0.02)
         try:
             tree = [root, *root.children(recursive=True)]
             memory = [process.memory_full_info() for process in tree]
-        except psutil.NoSuchProcess:
+        except psutil.NoSuchProcess:  # a worker (or the build) ended between the two calls
             continue
         peak_pss = max(peak_pss, sum(m.pss for m in memory))
         peak_rss = max(peak_rss, sum(m.rss for m in memory))
-        time.sleep(0.02)
     if child.returncode != 0:
         raise RuntimeError(f"shard build for {split} failed with exit code {child.returncode}")
     return {
@@ -282,6 +284,8 @@ def machine() -> dict:
 
 def print_table(results: dict) -> None:
     print(f"machine: {results['machine']['cpu']}, {results['machine']['cores']} cores")
+    if results["malloc_env"]:
+        print(f"malloc settings: {results['malloc_env']}")
     source = results["source"]
     print(f"source: {source['kind']}, {source['images']} images, {source['records']} questions")
     print(
@@ -351,6 +355,7 @@ def main() -> None:
     try:
         results: dict = {"machine": machine(), "size": args.size, "command": sys.argv}
         results["load_average_before"] = os.getloadavg()
+        results["malloc_env"] = {k: v for k, v in os.environ.items() if k.startswith("MALLOC_")}
         make_sources = synthetic_sources if args.source == "synthetic" else noise_sources
         records = make_sources(work / "sources", args.build_images, max(args.threads))
         split = work / "build.jsonl"

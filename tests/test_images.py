@@ -38,6 +38,7 @@ def test_rgba_drops_alpha_without_compositing(tmp_path):
     out = load_rgb(save(tmp_path, "a.png", rgba), 4)
     np.testing.assert_array_equal(out[0, 0], (200, 100, 50))
     np.testing.assert_array_equal(out[3, 3], (10, 20, 30))
+    assert out.flags.writeable
 
 
 def test_palette_image_gives_its_colours(tmp_path):

@@ -43,8 +43,6 @@ def load_rgb(path: str | os.PathLike, size: int) -> np.ndarray:
             return _to_rgb(image, size)
     except FileNotFoundError:
         raise ImageError(path, "file not found") from None
-    except ImageError:
-        raise
     # Decoder plugins raise many exception types for damaged files (OSError, SyntaxError,
     # ValueError, struct.error, DecompressionBombError...): any of them means "cannot decode".
     except Exception as error:
@@ -57,7 +55,7 @@ def _to_rgb(image: Image.Image, size: int) -> np.ndarray:
         return _three_channels(np.rint(np.asarray(gray)).clip(0, 255).astype(np.uint8))
     if image.mode in GRAY_MODES:
         return _three_channels(np.asarray(_resize(image.convert("L"), size)))
-    return np.asarray(_resize(image.convert("RGB"), size))
+    return np.array(_resize(image.convert("RGB"), size))  # a writable copy, like the others
 
 
 def _sixteen_bit_as_float(image: Image.Image) -> Image.Image:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from tqdm import tqdm
 from medvlm.data.flare import Problem
 from medvlm.data.images import ImageError, load_rgb
 from medvlm.io import atomic_path, read_jsonl, write_json, write_jsonl
+from medvlm.parallel import process_pool
 from medvlm.records import Record
 
 log = logging.getLogger(__name__)
@@ -169,16 +169,13 @@ def _write_images(paths: list[str], target: Path, size: int, threads: int) -> di
 def _decoder(size: int, threads: int) -> Iterator[Callable[[list[str]], Decoded]]:
     """A function from paths to ``(row, pixels, failure reason)`` in row order.
 
-    Worker processes are forked where the platform can: this stage runs from Snakemake
-    ``script:`` files, which spawn-started workers would execute again (they re-import the
-    main module). The pool exists before the progress bar starts its thread.
+    The pool is made before the progress bar starts its thread (see ``process_pool``).
     """
     decode = partial(_decode_row, size=size)
     if threads == 1:
         yield lambda paths: map(decode, enumerate(paths))
         return
-    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with multiprocessing.get_context(method).Pool(threads) as pool:
+    with process_pool(threads) as pool:
         yield lambda paths: pool.imap(decode, enumerate(paths), chunksize=CHUNK_SIZE)
 
 

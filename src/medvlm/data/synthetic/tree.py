@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import shutil
 import time
 from collections import Counter
@@ -16,6 +15,7 @@ from medvlm.data.synthetic.faults import plant_faults
 from medvlm.data.synthetic.plan import SPLITS, ImagePlan, plan_tree
 from medvlm.data.synthetic.render import encode
 from medvlm.io import write_json, write_text
+from medvlm.parallel import process_pool
 
 log = logging.getLogger(__name__)
 
@@ -88,18 +88,18 @@ def _prepare_root(root: Path) -> None:
 
 def _write_images(root: Path, images: list[ImagePlan], workers: int) -> None:
     jobs = [(str(root / image.path), image) for image in images]
-    progress = tqdm(total=len(jobs), desc="synthetic images", unit="img", mininterval=2)
     if workers <= 1:
-        for job in jobs:
-            _write_image(job)
-            progress.update()
-    else:
-        chunk = max(1, min(64, len(jobs) // (workers * 8)))
-        # spawn: workers start clean, whatever threads the parent (Snakemake, torch) runs.
-        with multiprocessing.get_context("spawn").Pool(workers) as pool:
-            for _ in pool.imap_unordered(_write_image, jobs, chunksize=chunk):
-                progress.update()
-    progress.close()
+        with tqdm(total=len(jobs), desc="synthetic images", unit="img", mininterval=2) as bar:
+            for job in jobs:
+                _write_image(job)
+                bar.update()
+        return
+    chunk = max(1, min(64, len(jobs) // (workers * 8)))
+    with process_pool(workers) as pool:
+        bar = tqdm(total=len(jobs), desc="synthetic images", unit="img", mininterval=2)
+        for _ in pool.imap_unordered(_write_image, jobs, chunksize=chunk):
+            bar.update()
+        bar.close()
 
 
 def _write_image(job: tuple[str, ImagePlan]) -> None:
