@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -104,8 +105,23 @@ class Record:
         return cls(**json.loads(line))
 
 
-def read_records(path) -> list[Record]:
-    """Read a records JSONL file (merge and split outputs)."""
+def iter_records(path) -> Iterator[Record]:
+    """Yield the records of a records/split JSONL file; a line that is not a record, or a
+    repeated uid, raises naming the file and the record number."""
     from medvlm.io import read_jsonl
 
-    return [Record(**row) for row in read_jsonl(path)]
+    uids: set[str] = set()
+    for number, row in enumerate(read_jsonl(path), start=1):
+        try:
+            record = Record(**row)
+        except TypeError as error:
+            raise ValueError(f"{path}: record {number} is not a valid record ({error})") from None
+        if record.uid in uids:
+            raise ValueError(f"{path}: record {number} repeats uid {record.uid!r}")
+        uids.add(record.uid)
+        yield record
+
+
+def read_records(path) -> list[Record]:
+    """All records of a records/split JSONL file (see :func:`iter_records`)."""
+    return list(iter_records(path))

@@ -42,10 +42,11 @@ COUNT = "0|[1-9][0-9]{0,6}"
 MEASURE = "-?(0|[1-9][0-9]{0,3})(\\.[0-9]{1,3})?%?"
 # Report text: printable ASCII without "<" (chat and special-token markers) or "`" (code
 # fences), single spaces, no leading "[" (a JSON list of sentences) or "Answer:" label.
-REPORT_CHAR = "[!-;=?-_a-~]"
-REPORT = f"[!-;=?-Z\\\\\\]^_a-~]( ?{REPORT_CHAR})*"
+REPORT_CHAR = "[!-;=-_a-~]"
+REPORT = f"[!-;=-Z\\\\\\]^_a-~]( ?{REPORT_CHAR})*"
 ANSWER_LABEL = "(?i)\\s*(final\\s+)?answer\\s*[:：][\\s\\S]*"
-LINE_CHAR = "[^\\s<`]"  # one label when the question lists none
+LINE_CHAR = "[^\\s<`]"
+_LINE = f"/{LINE_CHAR}( ?{LINE_CHAR})*/ & ~/{ANSWER_LABEL}/"  # a label when none is listed
 
 
 class BudgetTooSmall(ValueError):
@@ -82,10 +83,9 @@ def _units(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def _bounded(body: str, budget: int, alphabet: str = "") -> str:
-    """``body`` (regex terminals) cut to ``budget`` bytes: a length in characters, divided by
-    the widest UTF-8 character of ``alphabet`` (1 for ASCII)."""
-    width = max((_units(c) for c in alphabet), default=1)
+def _bounded(body: str, budget: int, width: int = 1) -> str:
+    """``body`` (regex terminals) cut to ``budget`` bytes, as a length in characters of at most
+    ``width`` bytes each (1 for ASCII)."""
     chars = budget // width
     if chars < 1:
         raise BudgetTooSmall(f"a budget of {budget} tokens holds no answer")
@@ -107,20 +107,20 @@ def _classification(question: str, budget: int) -> str:
     labels = [label for label in offered_labels(question) if spec.is_well_formed(label, question)]
     if labels:
         return _choice(labels, budget)
-    return _bounded(f"/{LINE_CHAR}( ?{LINE_CHAR})*/", budget)
+    return _bounded(_LINE, budget, width=4)
 
 
 def _multi_label(question: str, budget: int) -> str:
     """Listed labels in the question's order, each at most once, joined by its separator."""
     labels = list(offered_labels(question))
     separator = _quote(multi_label_separator(question, labels))
-    if not labels:
-        piece = f"/{LINE_CHAR}( ?[^\\s<`;,])*/"
-        return _bounded(f"{piece} ({separator} {piece})*", budget)
+    if not labels:  # one label: two free ones might be the same label, which is malformed
+        return _bounded(f"/[A-Za-z0-9]+( [A-Za-z0-9]+)*/ & ~/{ANSWER_LABEL}/", budget)
     rules = [f"L{len(labels) - 1}: {_quote(labels[-1])}"]
     for i in range(len(labels) - 2, -1, -1):
         rules.append(f"L{i}: {_quote(labels[i])} ({separator} L{i + 1})? | L{i + 1}")
-    return _bounded("L0", budget, "".join(labels)) + "\n" + "\n".join(rules)
+    width = max(_units(c) for c in "".join(labels))
+    return _bounded("L0", budget, width) + "\n" + "\n".join(rules)
 
 
 def _detection(question: str, budget: int) -> str:

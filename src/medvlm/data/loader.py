@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from medvlm.data.shards import IMAGES_FILE, read_index, read_split
-from medvlm.records import Record
+from medvlm.data.shards import IMAGES_FILE, read_index
+from medvlm.records import Record, iter_records
 
 DTYPES = ("uint8", "float32")
 
@@ -78,7 +78,7 @@ class ShardLoader:
 
     def _match_records(self, index: dict, shard_dir: Path, split_jsonl: str | os.PathLike) -> None:
         """Keep the split's records that the shard indexes, with their rows; count the rest."""
-        for record in read_split(split_jsonl):
+        for record in iter_records(split_jsonl):
             rows = index["records"].get(record.uid)
             if rows is None:
                 self.skipped += 1

@@ -27,9 +27,9 @@ from tqdm import tqdm
 
 from medvlm.data.flare import Problem
 from medvlm.data.images import ImageError, load_rgb
-from medvlm.io import atomic_path, read_jsonl, write_json, write_jsonl
+from medvlm.io import atomic_path, write_json, write_jsonl
 from medvlm.parallel import process_pool
-from medvlm.records import Record
+from medvlm.records import iter_records
 
 log = logging.getLogger(__name__)
 
@@ -39,20 +39,6 @@ PROBLEMS_FILE = "problems.jsonl"
 CHUNK_SIZE = 16  # images per task handed to a worker process
 
 Decoded = Iterator[tuple[int, bytes | None, str | None]]  # (row, pixels, failure reason)
-
-
-def read_split(path: str | os.PathLike) -> Iterator[Record]:
-    """Yield the records of a split file; a line that is not a record raises naming it."""
-    uids: set[str] = set()
-    for number, row in enumerate(read_jsonl(path), start=1):
-        try:
-            record = Record(**row)
-        except TypeError as error:
-            raise ValueError(f"{path}: record {number} is not a valid record ({error})") from None
-        if record.uid in uids:
-            raise ValueError(f"{path}: record {number} repeats uid {record.uid!r}")
-        uids.add(record.uid)
-        yield record
 
 
 def build_shards(
@@ -128,7 +114,7 @@ def _collect(
     total = 0
     record_paths: dict[str, list[str]] = {}
     image_users: dict[str, list[str]] = {}
-    for record in read_split(split_jsonl):
+    for record in iter_records(split_jsonl):
         total += 1
         if not record.image_paths:
             problems.append(Problem("shards", str(split_jsonl), record.uid, "record has no image"))
