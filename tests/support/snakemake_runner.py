@@ -10,6 +10,8 @@ from pathlib import Path
 
 import yaml
 
+from medvlm.records import TASK_TYPES
+
 REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
@@ -64,3 +66,53 @@ def small_synthetic_config(workdir: Path, **synthetic) -> dict:
         "split": {"val_fraction": 0.2},
         "shards": {"image_sizes": [32], "threads": 2},
     }
+
+
+def tiny_runs_config(workdir: Path) -> dict:
+    """A small synthetic tree plus one tiny trained run per family and a zero-shot baseline:
+    the whole DAG (train → predict → score → tables → plots) in a few minutes on 2 cores."""
+    config = small_synthetic_config(workdir, train_images_per_dataset=4, val_images_per_dataset=2)
+    short = {task: 6 for task in TASK_TYPES}
+    config["shards"]["image_sizes"] = []
+    config["demo_models"] = {
+        "paligemma": {"image_size": 32, "patch": 16, "width": 32, "depth": 1, "vocab_size": 500},
+        "medgemma": {"image_size": 32, "patch_size": 8, "mm_tokens_per_image": 4},
+    }
+    config["runs"] = {
+        "pg": {
+            "family": "paligemma",
+            "image_size": 32,
+            "train": {
+                "steps": 4,
+                "batch_size": 4,
+                "val_every": 2,
+                "save_every": 2,
+                "log_every": 1,
+                "val_examples": 8,
+                "learning_rate": 0.001,
+            },
+            "decode": {"max_decode_len": short, "batch_size": 32},
+        },
+        "mg": {
+            "family": "medgemma",
+            "image_size": 32,
+            "train": {
+                "max_steps": 3,
+                "batch_size": 2,
+                "grad_accum": 1,
+                "eval_every": 2,
+                "save_every": 2,
+                "log_every": 1,
+                "val_max_examples": 8,
+            },
+            "decode": {"max_new_tokens": short, "batch_size": 32},
+        },
+        "mg_zero_shot": {
+            "family": "medgemma",
+            "image_size": 32,
+            "zero_shot": True,
+            "decode": {"max_new_tokens": short, "batch_size": 32},
+        },
+    }
+    config["evaluate"] = {"bootstrap": 20}
+    return config

@@ -3,6 +3,8 @@
 from snakemake.exceptions import WorkflowError
 
 from medvlm.config import ConfigError, validate_config
+from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION, TASK_TYPES
+from medvlm.runs import expand_runs, family_run, training_slice
 
 try:
     validate_config(config)
@@ -12,19 +14,25 @@ except ConfigError as error:
 RESULTS = config["results"]
 DATA = f"{RESULTS}/data"
 SPLITS = ("train", "val", "test")
+try:
+    RUNS = expand_runs(config["runs"], config["sweeps"])
+except ValueError as error:
+    raise WorkflowError(str(error)) from None
+TRAINED = [name for name, run in RUNS.items() if not run["zero_shot"]]
+FAMILIES = sorted({run["family"] for run in RUNS.values()})
 
 
 wildcard_constraints:
     split="|".join(SPLITS),
     size=r"\d+",
+    run="|".join(RUNS) or "NO_RUNS",
+    family="|".join(FAMILIES) or "NO_FAMILIES",
 
 
 def image_sizes():
     """Every image size a shard is built for: the configured ones plus each run's."""
     sizes = set(config["shards"]["image_sizes"])
-    sizes |= {
-        run["image_size"] for run in config["runs"].values() if "image_size" in run
-    }
+    sizes |= {run["image_size"] for run in RUNS.values()}
     return sorted(sizes)
 
 
@@ -57,9 +65,92 @@ def shard_files(split, size):
     }
 
 
+FAMILY_ENVS = {"paligemma": "../../envs/jax.yaml", "medgemma": "../../envs/torch.yaml"}
+
+
+def family_env(wildcards):
+    """The conda environment of a model rule: JAX for PaliGemma, torch for MedGemma."""
+    family = wildcards.family if "family" in wildcards.keys() else RUNS[wildcards.run]["family"]
+    return FAMILY_ENVS[family]
+
+
+def demo_dir(family):
+    return f"{RESULTS}/demo_models/{family}"
+
+
+def run_params(name):
+    """Everything a run's family reads: the run slice, with `checkpoint: demo` resolved."""
+    run = RUNS[name]
+    return family_run(run, demo_dir(run["family"]))
+
+
+def initial_checkpoint(name):
+    """The checkpoint a run starts from: the demo model (a workflow output) or a local path."""
+    return run_params(name)["checkpoint"]
+
+
+def train_inputs(wildcards):
+    size = RUNS[wildcards.run]["image_size"]
+    return {
+        "train": f"{DATA}/splits/train.jsonl",
+        "val": f"{DATA}/splits/val.jsonl",
+        "train_shard": shard_files("train", size)["index"],
+        "val_shard": shard_files("val", size)["index"],
+        "checkpoint": initial_checkpoint(wildcards.run),
+    }
+
+
+def model_dir(name):
+    """What a run predicts with: its training output, or the checkpoint itself (zero-shot)."""
+    return (
+        initial_checkpoint(name)
+        if RUNS[name]["zero_shot"]
+        else f"{RESULTS}/models/{name}"
+    )
+
+
+def predict_inputs(wildcards):
+    size = RUNS[wildcards.run]["image_size"]
+    return {
+        "records": f"{DATA}/splits/{wildcards.split}.jsonl",
+        "shard": shard_files(wildcards.split, size)["index"],
+        "model": model_dir(wildcards.run),
+    }
+
+
+def score_params():
+    """The evaluation settings a score depends on (not which splits are evaluated)."""
+    return {key: value for key, value in config["evaluate"].items() if key != "splits"}
+
+
+def run_scores(wildcards):
+    return {name: f"{RESULTS}/scores/{name}/{wildcards.split}.json" for name in RUNS}
+
+
+def configured_tasks():
+    return set(config["data"]["task_types"]) or set(TASK_TYPES)
+
+
 def all_outputs():
     outputs = [f"{DATA}/merge_summary.json", f"{DATA}/split_summary.json"]
     for split in SPLITS:
         for size in image_sizes():
             outputs.append(shard_files(split, size)["index"])
+    outputs += [f"{RESULTS}/plots/loss/{name}.png" for name in TRAINED]
+    if not RUNS:
+        return outputs
+    for split in config["evaluate"]["splits"]:
+        outputs += [
+            f"{RESULTS}/tables/{split}",
+            f"{RESULTS}/plots/{split}/metrics.png",
+            f"{RESULTS}/plots/{split}/wrong_format.png",
+        ]
+        if CLASSIFICATION in configured_tasks():
+            outputs += [
+                f"{RESULTS}/plots/{split}/confusion/{name}.png" for name in RUNS
+            ]
+        if configured_tasks() & {DETECTION, INSTANCE_DETECTION}:
+            outputs += [
+                f"{RESULTS}/plots/{split}/detections/{name}.png" for name in RUNS
+            ]
     return outputs

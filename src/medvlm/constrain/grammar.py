@@ -119,6 +119,8 @@ def _multi_label(question: str, budget: int) -> str:
     rules = [f"L{len(labels) - 1}: {_quote(labels[-1])}"]
     for i in range(len(labels) - 2, -1, -1):
         rules.append(f"L{i}: {_quote(labels[i])} ({separator} L{i + 1})? | L{i + 1}")
+    if min(_units(label) for label in labels) > budget:
+        raise BudgetTooSmall(f"no label of {labels} fits in {budget} tokens")
     width = max(_units(c) for c in "".join(labels))
     return _bounded("L0", budget, width) + "\n" + "\n".join(rules)
 

@@ -20,7 +20,8 @@ from medvlm.constrain.boxorder import still_ordered
 from medvlm.constrain.grammar import TaskLanguage
 from medvlm.constrain.vocab import Vocabulary
 
-GROWTH = 1.5  # rebuild a row's matcher once its reachable length grows by half
+GROWTH = 1.5  # rebuild a row's matcher once its reachable length grows by half,
+NEAR = 32  # or once the answer comes within this many bytes of the bound
 
 
 @functools.lru_cache(maxsize=1)
@@ -72,7 +73,8 @@ class RowConstraint:
         if self.language.corners:
             self.text += self.vocab.text(token)
         reach = self.units + self.remaining
-        if reach >= GROWTH * self.budget:
+        near = self.units + NEAR >= self.budget
+        if reach > self.budget and (near or reach >= GROWTH * self.budget):
             self.budget = reach
             self.matcher = self._matcher(reach)
 

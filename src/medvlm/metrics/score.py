@@ -8,8 +8,10 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from medvlm.io import write_json
@@ -17,6 +19,8 @@ from medvlm.metrics.bootstrap import DEFAULT_REPLICATES, LEVEL
 from medvlm.metrics.pairing import pair
 from medvlm.metrics.profiles import ProfileUnavailable
 from medvlm.metrics.scoring import DEFAULT_PROFILES, score_items
+
+log = logging.getLogger(__name__)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,37 +51,60 @@ def _judge(directory: str | None) -> Any:
     return GreenJudge(directory)
 
 
+def score_files(
+    references: str | Path,
+    predictions: str | Path,
+    out: str | Path,
+    profiles: Sequence[str] = DEFAULT_PROFILES,
+    bootstrap: int = DEFAULT_REPLICATES,
+    seed: int = 0,
+    green_judge: str | None = None,
+) -> dict:
+    """Score one predictions file against its references and write the score file."""
+    if bootstrap < 0 or seed < 0:
+        raise ValueError("bootstrap and seed must be >= 0")
+    judge = _judge(green_judge)
+    pairing = pair(references, predictions)
+    scores = score_items(pairing.items, list(profiles), bootstrap, seed, judge)
+    missing = pairing.missing_report()
+    result = {
+        "inputs": {
+            "references": str(references),
+            "predictions": str(predictions),
+            "n_items": len(pairing.items),
+        },
+        "bootstrap": {"replicates": bootstrap, "seed": seed, "level": LEVEL},
+        "missing": missing,
+        **scores,
+    }
+    write_json(out, result)
+    counts = ", ".join(
+        f"{v} {k[2:].replace('_', ' ')}" for k, v in missing.items() if k[:2] == "n_"
+    )
+    log.info("scored %d questions (%s) -> %s", len(pairing.items), counts, out)
+    return result
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     profiles = [name.strip() for name in args.profiles.split(",") if name.strip()]
     if args.bootstrap < 0 or args.seed < 0:
         print("error: --bootstrap and --seed must be >= 0", file=sys.stderr)
         return 2
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        judge = _judge(args.green_judge)
-        pairing = pair(args.references, args.predictions)
-        scores = score_items(pairing.items, profiles, args.bootstrap, args.seed, judge)
+        score_files(
+            args.references,
+            args.predictions,
+            args.out,
+            profiles,
+            args.bootstrap,
+            args.seed,
+            args.green_judge,
+        )
     except (OSError, ValueError, ProfileUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    missing = pairing.missing_report()
-    write_json(
-        args.out,
-        {
-            "inputs": {
-                "references": str(args.references),
-                "predictions": str(args.predictions),
-                "n_items": len(pairing.items),
-            },
-            "bootstrap": {"replicates": args.bootstrap, "seed": args.seed, "level": LEVEL},
-            "missing": missing,
-            **scores,
-        },
-    )
-    counts = ", ".join(
-        f"{v} {k[2:].replace('_', ' ')}" for k, v in missing.items() if k[:2] == "n_"
-    )
-    print(f"scored {len(pairing.items)} questions ({counts}) -> {args.out}", file=sys.stderr)
     return 0
 
 

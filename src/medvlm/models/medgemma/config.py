@@ -134,6 +134,8 @@ class DecodeConfig:
     merge_adapter: fold the LoRA weights into the base model before generating (faster, same
         greedy output).
     attn_implementation: attention kernel for generation ("sdpa").
+    constrained: generate under each question's output grammar, so every answer is
+        well-formed and complete within ``max_new_tokens`` (True; see medvlm.constrain).
     """
 
     batch_size: int = 8
@@ -141,6 +143,7 @@ class DecodeConfig:
     weights: str = "best"
     merge_adapter: bool = True
     attn_implementation: str = "sdpa"
+    constrained: bool = True
 
     def __post_init__(self):
         _check(self.batch_size >= 1, "decode.batch_size", "must be at least 1")

@@ -66,8 +66,16 @@ def predict(
     out_path: Path,
     logits_processor_factory: LogitsProcessorFactory | None = None,
 ) -> int:
-    """Write the predictions file for ``data``; return the number of questions answered."""
+    """Write the predictions file for ``data``; return the number of questions answered.
+
+    Without a factory of its own, a run with ``decode.constrained`` generates under each
+    question's output grammar (:mod:`medvlm.constrain`).
+    """
     cfg = MedGemmaConfig.from_run(run)
+    if logits_processor_factory is None and cfg.decode.constrained:
+        from medvlm.constrain.torch_processor import ConstraintFactory
+
+        logits_processor_factory = ConstraintFactory(cfg.decode.max_new_tokens)
     model, processor = load_for_inference(cfg, model_dir)
     loader = data.loader(1, shuffle=False, dtype="uint8")
     if loader.skipped:

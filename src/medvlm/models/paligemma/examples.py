@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from medvlm.models.paligemma.inputs import batch_images, training_text
+from medvlm.models.paligemma.locations import LOC_TASKS, location_target, record_size
 from medvlm.models.paligemma.tokenizer import Tokenizer
 from medvlm.records import Record
 from medvlm.tasks import task_spec
@@ -19,12 +20,20 @@ def prompt_of(record: Record, template: str) -> str:
     return template.format(prompt=task_spec(record.task).prompt(record.question))
 
 
-def targets_of(records: Sequence[Record]) -> dict[str, str | None]:
-    """Training target per uid; None (logged) when the task cannot read the reference answer."""
+def target_of(record: Record, location_tokens: bool = False) -> str:
+    """The training target; detection boxes in location tokens when ``location_tokens``."""
+    if location_tokens and record.task in LOC_TASKS:
+        return location_target(record.task, record.answer, record.question, record_size(record))
+    return task_spec(record.task).target(record.answer, record.question)
+
+
+def targets_of(records: Sequence[Record], location_tokens: bool = False) -> dict[str, str | None]:
+    """Training target per uid; None (logged) when the task cannot read the reference answer
+    (or, with location tokens, the image size cannot be read)."""
     targets = {}
     for record in records:
         try:
-            targets[record.uid] = task_spec(record.task).target(record.answer, record.question)
+            targets[record.uid] = target_of(record, location_tokens)
         except ValueError as error:
             log.warning("%s: no training target, left out of the loss (%s)", record.uid, error)
             targets[record.uid] = None
@@ -38,11 +47,19 @@ class Batcher:
     splits evenly over the devices); a record without a target also gets weight 0.
     """
 
-    def __init__(self, tokenizer: Tokenizer, loader, template: str, seqlen: int, multi_image: str):
+    def __init__(
+        self,
+        tokenizer: Tokenizer,
+        loader,
+        template: str,
+        seqlen: int,
+        multi_image: str,
+        location_tokens: bool = False,
+    ):
         self.tokenizer, self.loader = tokenizer, loader
         self.template, self.seqlen, self.multi_image = template, seqlen, multi_image
         self.records = {r.uid: r for r in loader.records}
-        self.targets = targets_of(loader.records)
+        self.targets = targets_of(loader.records, location_tokens)
         self.truncated = 0
 
     def __call__(self, uids: Sequence[str], rows: int) -> dict:

@@ -25,6 +25,7 @@ from medvlm.models.paligemma.config import PaliGemmaConfig, tiny
 from medvlm.models.paligemma.decode import Decoder, decode_text
 from medvlm.models.paligemma.examples import Batcher, prompt_of
 from medvlm.models.paligemma.inputs import batch_images, prompt_text
+from medvlm.models.paligemma.locations import LOC_TASKS, answers_from_locations
 from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.params import cast, flatten, infer_config, init_params, unflatten
 from medvlm.models.paligemma.settings import PaliGemmaRun
@@ -108,6 +109,7 @@ class PaliGemmaFamily:
             ts.prompt_template,
             ts.seqlen,
             ts.multi_image,
+            ts.location_tokens,
         )
         try:
             val_loader = val.loader(ts.batch_size, shuffle=False)
@@ -116,7 +118,12 @@ class PaliGemmaFamily:
             val_batcher = None
         else:
             val_batcher = Batcher(
-                tokenizer, val_loader, ts.prompt_template, ts.seqlen, ts.multi_image
+                tokenizer,
+                val_loader,
+                ts.prompt_template,
+                ts.seqlen,
+                ts.multi_image,
+                ts.location_tokens,
             )
         run_id = fingerprint(ts, settings.seed, str(npz.resolve()))
         out_dir, resume_dir = Path(out_dir), Path(resume_dir)
@@ -126,19 +133,42 @@ class PaliGemmaFamily:
             shutil.copyfile(tokenizer_path, tmp)
 
     def predict(self, run: dict, model_dir: Path, data: SplitData, out_path: Path) -> None:
+        """Answer with ``model_dir``: a training run's output (its best or final weights), or
+        any checkpoint (file or directory) as it is, for a zero-shot baseline."""
         settings = PaliGemmaRun.from_run(run)
         model_dir = Path(model_dir)
-        npz = model_dir / f"{settings.decode.weights}.npz"
-        config = model_config(npz, model_dir / CONFIG_NAME, settings.train.final_softcap)
+        trained = model_dir / f"{settings.decode.weights}.npz"
+        if trained.is_file():
+            npz, tokenizer_path = trained, model_dir / TOKENIZER_FILE
+            config_json = model_dir / CONFIG_NAME
+        else:
+            npz, tokenizer_path, config_json = checkpoint_files(model_dir)
+        config = model_config(npz, config_json, settings.train.final_softcap)
         _check_image_size(config, settings.image_size, npz)
-        tokenizer = Tokenizer(model_dir / TOKENIZER_FILE)
+        tokenizer = Tokenizer(tokenizer_path)
         decoder = Decoder(PaliGemma(config), load_params(npz, config))
         raw = predict_texts(decoder, tokenizer, settings, data)
         records = data.records()
         missing = sum(r.uid not in raw for r in records)
         if missing:
             log.warning("%d questions have no usable image and get an empty answer", missing)
-        write_predictions(records, [raw.get(r.uid, "") for r in records], out_path)
+        texts = [raw.get(r.uid, "") for r in records]
+        if settings.train.location_tokens:
+            texts = answers_from_locations(records, texts)
+        write_predictions(records, texts, out_path)
+
+
+def output_languages(records, tokenizer: Tokenizer, location_tokens: bool) -> list:
+    """The output language of each record (location tokens for detection when asked)."""
+    from medvlm.constrain.grammar import language
+    from medvlm.constrain.locations import LocationLanguage
+
+    return [
+        LocationLanguage(r.task, r.question, tokenizer.loc_offset)
+        if location_tokens and r.task in LOC_TASKS
+        else language(r.task, r.question)
+        for r in records
+    ]
 
 
 def predict_texts(decoder: Decoder, tokenizer: Tokenizer, settings: PaliGemmaRun, data) -> dict:
@@ -148,6 +178,11 @@ def predict_texts(decoder: Decoder, tokenizer: Tokenizer, settings: PaliGemmaRun
     by_task = defaultdict(list)
     for record in loader.records:
         by_task[record.task].append(record)
+    vocab = None
+    if ds.constrained:
+        from medvlm.constrain.vocab import sentencepiece_vocabulary
+
+        vocab = sentencepiece_vocabulary(tokenizer)
     raw = {}
     for task, records in sorted(by_task.items()):
         for start in range(0, len(records), ds.batch_size):
@@ -158,8 +193,14 @@ def predict_texts(decoder: Decoder, tokenizer: Tokenizer, settings: PaliGemmaRun
             )
             batch = loader.read_images([r.uid for r in padded])
             images, image_mask = batch_images(batch["images"], batch["image_mask"], ts.multi_image)
+            hook = None
+            if vocab is not None:
+                from medvlm.constrain.jax_hook import ConstraintHook
+
+                languages = output_languages(padded, tokenizer, ts.location_tokens)
+                hook = ConstraintHook(languages, vocab, ds.max_decode_len[task])
             tokens = decoder.greedy(
-                images, text.tokens, text.mask_input, ds.max_decode_len[task], image_mask
+                images, text.tokens, text.mask_input, ds.max_decode_len[task], image_mask, hook
             )
             for record, answer in zip(chunk, decode_text(tokenizer, tokens), strict=False):
                 raw[record.uid] = answer

@@ -81,6 +81,9 @@ class TrainSettings:
         the task's format hint (e.g. ``"answer en {prompt}"``); default the prompt itself.
     multi_image: "tile" (views on a grid in one image) or "concat" (tokens of every view).
     final_softcap: final-logit soft cap; 0.0 (off) as in the official fine-tuning configs.
+    location_tokens: detection and instance-detection targets in PaliGemma's own syntax
+        (``<locYMIN><locXMIN><locYMAX><locXMAX> label``, objects joined by ``" ; "``), decoded
+        back to pixel boxes before scoring (False: JSON pixel boxes). Also read by predict.
     val_every: validation loss every this many steps and at the end (50).
     val_examples: the fixed validation subset: the first this many questions (1024).
     save_every: resume state every this many steps (50). log_every: a log row every (10).
@@ -109,6 +112,7 @@ class TrainSettings:
     log_every: int = 10
     remat: bool = False
     fsdp_min_mib: float = 4.0
+    location_tokens: bool = False
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "seqlen", "val_every", "val_examples"):
@@ -141,12 +145,15 @@ class DecodeSettings:
     max_decode_len: new tokens per task type, merged over ``DEFAULT_MAX_DECODE_LEN``.
     weights: "best" (lowest validation loss) or "final".
     prompt_len: prompt tokens (prompts are padded or cut to it; 128).
+    constrained: decode under each question's output grammar, so every answer is well-formed
+        and complete within ``max_decode_len`` (True; see medvlm.constrain).
     """
 
     batch_size: int = 16
     max_decode_len: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MAX_DECODE_LEN))
     weights: str = "best"
     prompt_len: int = 128
+    constrained: bool = True
 
     def __post_init__(self):
         _check(self.batch_size >= 1, "decode.batch_size", "must be at least 1")

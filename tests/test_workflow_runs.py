@@ -1,0 +1,114 @@
+"""The whole DAG with real Snakemake and tiny models of both families, then partial reruns.
+
+One run of everything (synthetic tree → shards → demo models → train → predict → score →
+tables → plots), then dry runs after config changes: each must plan exactly the jobs that
+depend on what changed.
+"""
+
+import copy
+import csv
+import json
+
+import pytest
+
+from tests.support.snakemake_runner import planned_jobs, run_snakemake, tiny_runs_config
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("runs")
+    config = tiny_runs_config(workdir)
+    result = run_snakemake(workdir, config, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-6000:]
+    return workdir, config
+
+
+def dry_run(workdir, config):
+    return planned_jobs(run_snakemake(workdir, config, "--cores", "2", "-n"))
+
+
+def test_every_run_is_trained_predicted_scored_tabled_and_plotted(finished):
+    workdir, config = finished
+    results = workdir / "results"
+    for run in ("pg", "mg"):
+        log = list(csv.DictReader(open(results / "models" / run / "train_log.csv")))
+        assert list(log[0]) == ["step", "loss", "val_loss", "lr", "examples_per_s"]
+        assert (results / "plots" / "loss" / f"{run}.png").stat().st_size > 0
+    for run in config["runs"]:
+        rows = [json.loads(line) for line in open(results / "predictions" / run / "test.jsonl")]
+        test = [json.loads(line) for line in open(results / "data" / "splits" / "test.jsonl")]
+        assert {r["uid"] for r in rows} == {r["uid"] for r in test}
+        scores = json.loads((results / "scores" / run / "test.json").read_text())
+        assert {"default", "study", "qwen25vl", "paligemma", "qwen3vl", "flare26"} <= set(
+            scores["profiles"]
+        )
+        for figure in ("confusion", "detections"):
+            assert (results / "plots" / "test" / figure / f"{run}.png").stat().st_size > 0
+    summary = list(csv.DictReader(open(results / "tables" / "test" / "summary.csv")))
+    assert [row["run"] for row in summary] == list(config["runs"])
+    assert (results / "plots" / "test" / "metrics.png").stat().st_size > 0
+    assert dry_run(workdir, config) == {}
+
+
+def test_changing_one_learning_rate_reruns_only_that_run(finished):
+    workdir, config = finished
+    changed = copy.deepcopy(config)
+    changed["runs"]["pg"]["train"]["learning_rate"] = 0.002
+    assert dry_run(workdir, changed) == {
+        "train": 1,
+        "predict": 1,
+        "score": 1,
+        "tables": 1,
+        "plot_loss": 1,
+        "plot_metrics": 1,
+        "plot_confusion": 1,
+        "plot_detections": 1,
+        "all": 1,
+    }
+
+
+def test_changing_decoding_does_not_retrain(finished):
+    workdir, config = finished
+    changed = copy.deepcopy(config)
+    changed["runs"]["mg"]["decode"]["batch_size"] = 4
+    plan = dry_run(workdir, changed)
+    assert "train" not in plan and plan["predict"] == 1
+
+
+def test_changing_the_image_size_rebuilds_only_that_size(finished):
+    workdir, config = finished
+    changed = copy.deepcopy(config)
+    changed["runs"]["mg_zero_shot"]["image_size"] = 48
+    plan = dry_run(workdir, changed)
+    assert plan["shards"] == 3  # train, val and test at 48 px; 32 px stays
+    assert "train" not in plan and "demo_model" not in plan
+    assert plan["predict"] == 1
+
+
+def test_adding_a_run_adds_only_its_jobs_and_the_tables(finished):
+    workdir, config = finished
+    changed = copy.deepcopy(config)
+    changed["runs"]["pg_zero_shot"] = {
+        "family": "paligemma",
+        "image_size": 32,
+        "zero_shot": True,
+        "decode": config["runs"]["pg"]["decode"],
+    }
+    assert dry_run(workdir, changed) == {
+        "predict": 1,
+        "score": 1,
+        "tables": 1,
+        "plot_metrics": 1,
+        "plot_confusion": 1,
+        "plot_detections": 1,
+        "all": 1,
+    }
+
+
+def test_a_plot_setting_reruns_no_training_or_prediction(finished):
+    workdir, config = finished
+    changed = copy.deepcopy(config)
+    changed["plots"] = {"detection_examples": 3}
+    assert dry_run(workdir, changed) == {"plot_detections": 3, "all": 1}

@@ -1,0 +1,46 @@
+rule demo_model:
+    input:
+        train=f"{DATA}/splits/train.jsonl",
+    output:
+        directory(f"{RESULTS}/demo_models/{{family}}"),
+    log:
+        f"{RESULTS}/logs/demo_model/{{family}}.log",
+    conda:
+        family_env
+    params:
+        cfg=lambda wildcards: config["demo_models"][wildcards.family],
+    script:
+        "../scripts/demo_model.py"
+
+
+rule train:
+    input:
+        unpack(train_inputs),
+    output:
+        directory(f"{RESULTS}/models/{{run}}"),
+    log:
+        f"{RESULTS}/logs/train/{{run}}.log",
+    conda:
+        family_env
+    threads: 2
+    params:
+        run=lambda wildcards: training_slice(run_params(wildcards.run)),
+        resume_dir=lambda wildcards: f"{RESULTS}/checkpoints/{wildcards.run}",
+    script:
+        "../scripts/train.py"
+
+
+rule predict:
+    input:
+        unpack(predict_inputs),
+    output:
+        f"{RESULTS}/predictions/{{run}}/{{split}}.jsonl",
+    log:
+        f"{RESULTS}/logs/predict/{{run}}_{{split}}.log",
+    conda:
+        family_env
+    threads: 2
+    params:
+        run=lambda wildcards: run_params(wildcards.run),
+    script:
+        "../scripts/predict.py"
