@@ -6,7 +6,9 @@ VENV ?= .venv
 CORES ?= 2
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint dag
+CHROMIUM ?= chromium
+
+.PHONY: demo test lint dag report-screenshot
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,9 +16,11 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-## demo: the whole workflow on the embedded synthetic demo (config/config.yaml)
+## demo: the whole workflow on the embedded synthetic demo (config/config.yaml), then the
+## HTML report (results/report.html)
 demo: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)
+	$(VENV)/bin/snakemake --report results/report.html
 
 ## test: linters, then the whole test suite
 test: lint
@@ -28,6 +32,16 @@ lint: $(STAMP)
 	$(VENV)/bin/snakefmt --check Snakefile workflow/rules
 	$(VENV)/bin/snakemake --lint --quiet
 
-## dag: draw the rule graph of the demo (needs graphviz's `dot`)
+## dag: draw the demo's rule graph and job DAG into docs/ (needs graphviz's `dot`)
 dag: $(STAMP)
-	$(VENV)/bin/snakemake --rulegraph dot | dot -Tsvg > results/rulegraph.svg
+	mkdir -p docs
+	$(VENV)/bin/snakemake --rulegraph dot | dot -Tsvg > docs/rulegraph.svg
+	$(VENV)/bin/snakemake --dag dot | dot -Tsvg > docs/dag.svg
+
+## report-screenshot: open the demo's report in headless Chromium and save what it shows
+report-screenshot: results/report.html
+	mkdir -p docs
+	$(CHROMIUM) --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+	  --disable-background-networking --disable-component-update --disable-sync \
+	  --user-data-dir="$$(mktemp -d)" --window-size=1400,1000 --virtual-time-budget=8000 \
+	  --screenshot="$(CURDIR)/docs/report.png" "file://$(CURDIR)/results/report.html"

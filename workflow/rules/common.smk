@@ -70,7 +70,11 @@ FAMILY_ENVS = {"paligemma": "../../envs/jax.yaml", "medgemma": "../../envs/torch
 
 def family_env(wildcards):
     """The conda environment of a model rule: JAX for PaliGemma, torch for MedGemma."""
-    family = wildcards.family if "family" in wildcards.keys() else RUNS[wildcards.run]["family"]
+    family = (
+        wildcards.family
+        if "family" in wildcards.keys()
+        else RUNS[wildcards.run]["family"]
+    )
     return FAMILY_ENVS[family]
 
 
