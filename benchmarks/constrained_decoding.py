@@ -107,7 +107,7 @@ def paligemma_rows(records, work: Path):
             ends = [row.tolist().index(EOS) + 1 if EOS in row else budget for row in tokens]
             return decode_text(tokenizer, tokens), max(ends)
 
-        decode(False)  # compile
+        decode(False), decode(True)  # compile both ways
         rows.append(measure(task, batch, decode))
     return rows
 
@@ -147,7 +147,7 @@ def medgemma_rows(records, device: str):
             texts = processor.batch_decode(ids, skip_special_tokens=True)
             return texts, ids.shape[1]
 
-        decode(False)  # warm-up
+        decode(False), decode(True)  # warm up both ways
         rows.append(measure(task, batch, decode))
     return rows
 

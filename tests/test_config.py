@@ -48,7 +48,11 @@ def test_defaults_are_not_shared_between_configs():
         ),
         ({"data": {"root": "x"}, "shards": {"threads": 0}}, "shards.threads", "minimum"),
         ({"data": {}}, "data", "'root' is a required property"),
-        ({"data": {"root": "x"}, "runs": {"r1": {"family": "llava"}}}, "runs.r1.family", "not one"),
+        (
+            {"data": {"root": "x"}, "runs": {"r1": {"family": "llava", "image_size": 64}}},
+            "runs.r1.family",
+            "not one",
+        ),
     ],
 )
 def test_wrong_value_names_the_key(config, key, words):

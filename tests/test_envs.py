@@ -16,8 +16,8 @@ SRC = REPO / "src" / "medvlm"
 # family or the decoding constraints; a family's rules never score, plot or load the other family.
 ENV_EXCLUDES = {
     "base.yaml": ("models/paligemma", "models/medgemma", "constrain"),
-    "jax.yaml": ("models/medgemma", "metrics", "plots"),
-    "torch.yaml": ("models/paligemma", "metrics", "plots"),
+    "jax.yaml": ("models/medgemma", "metrics", "plots", "constrain/torch_processor.py"),
+    "torch.yaml": ("models/paligemma", "metrics", "plots", "constrain/jax_hook.py"),
 }
 
 

@@ -214,7 +214,7 @@ def test_confusion_counts(tmp_path):
         (record("6", "lesions", "detection", DET_Q, "[1, 2, 3, 4]"), "[1, 2, 3, 4]"),
     ]
     predictions = tmp_path / "test.jsonl"
-    write_predictions([r for r, _ in rows], [t for _, t in rows], predictions)
+    write_predictions([r for r, _ in rows], {r.uid: t for r, t in rows}, predictions)
     out = tmp_path / "confusion.png"
     matrices = plot_confusion(predictions, out, run="weak")
     assert list(matrices) == ["endo", "retino"]  # sorted; the detection row is not a class
@@ -236,9 +236,8 @@ def test_confusion_errors_name_the_file(tmp_path):
     with pytest.raises(ValueError, match=r"empty\.jsonl is empty"):
         plot_confusion(empty, tmp_path / "c.png")
     detections_only = tmp_path / "det.jsonl"
-    write_predictions(
-        [record("0", "d", "detection", DET_Q, "[1, 2, 3, 4]")], ["x"], detections_only
-    )
+    only = record("0", "d", "detection", DET_Q, "[1, 2, 3, 4]")
+    write_predictions([only], {only.uid: "x"}, detections_only)
     with pytest.raises(ValueError, match=r"det\.jsonl has no classification rows"):
         plot_confusion(detections_only, tmp_path / "c.png")
     with pytest.raises(ValueError, match=r"missing\.jsonl does not exist"):
@@ -273,7 +272,7 @@ def test_overlay_draws_reference_green_and_prediction_red_at_the_box_edges(tmp_p
     Image.fromarray(blue).save(image)
     det = record("0", "lesions", "detection", DET_Q, "[20, 20, 80, 60]", [image])
     predictions, split = tmp_path / "test.jsonl", tmp_path / "split.jsonl"
-    write_predictions([det], ["[110, 30, 180, 90]"], predictions)
+    write_predictions([det], {det.uid: "[110, 30, 180, 90]"}, predictions)
     write_jsonl(split, [det])
     out = tmp_path / "det.png"
     (overlay,) = plot_detections(predictions, split, out)
@@ -324,7 +323,7 @@ def test_overlays_take_the_first_n_detection_questions(tmp_path):
         (record("3", "lesions", "detection", DET_Q, "[5, 5, 20, 20]", [rgba]), "[5, 5, 20, 20]"),
     ]
     predictions, split = tmp_path / "test.jsonl", tmp_path / "split.jsonl"
-    write_predictions([r for r, _ in rows], [t for _, t in rows], predictions)
+    write_predictions([r for r, _ in rows], {r.uid: t for r, t in rows}, predictions)
     write_jsonl(split, [r for r, _ in rows])
     out = tmp_path / "grid.png"
     drawn = plot_detections(predictions, split, out, n=2, columns=2)

@@ -40,7 +40,7 @@ def slurm():
 
 
 # The profile as a user has it, plus what this one-node test cluster needs: no accounting
-# database (squeue status checks), 2 CPUs and a few GB of memory.
+# database (squeue status checks), and no more worker threads than the machine's 2 cores.
 LOCAL_CLUSTER_OVERRIDES = (
     "--slurm-status-command",
     "squeue",
@@ -49,15 +49,6 @@ LOCAL_CLUSTER_OVERRIDES = (
     "--slurm-no-account",
     "--seconds-between-status-checks",
     "2",
-    "--default-resources",
-    "slurm_partition=cpu",
-    "mem_mb=1000",
-    "runtime=30",
-    "--set-resources",
-    "shards:mem_mb=1000",
-    "train:mem_mb=3000",
-    "predict:mem_mb=3000",
-    "score:mem_mb=1000",
     "--set-threads",
     "shards=1",
     "train=2",

@@ -112,3 +112,32 @@ def test_a_plot_setting_reruns_no_training_or_prediction(finished):
     changed = copy.deepcopy(config)
     changed["plots"] = {"detection_examples": 3}
     assert dry_run(workdir, changed) == {"plot_detections": 3, "all": 1}
+
+
+def test_predictions_made_elsewhere_are_scored_next_to_the_runs(finished):
+    """Runs last: it really executes, adding a row to the tables."""
+    workdir, config = finished
+    results = workdir / "results"
+    elsewhere = workdir / "elsewhere.jsonl"
+    with open(results / "predictions" / "pg" / "test.jsonl") as source, open(elsewhere, "w") as out:
+        for line in source:
+            row = json.loads(line)
+            keyed = {
+                "ImageName": row["ImageName"],
+                "Question": row["Question"],
+                "Answer": row["answer"],
+            }
+            out.write(json.dumps(keyed) + "\n")
+    changed = {**config, "external": {"oracle": {"predictions": str(elsewhere)}}}
+    assert dry_run(workdir, changed) == {
+        "score_external": 1,
+        "tables": 1,
+        "plot_metrics": 1,
+        "all": 1,
+    }
+    result = run_snakemake(workdir, changed, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    scores = json.loads((results / "scores" / "oracle" / "test.json").read_text())
+    assert scores["profiles"]["default"]["classification"]["pooled"]["balanced_accuracy"] == 1.0
+    summary = list(csv.DictReader(open(results / "tables" / "test" / "summary.csv")))
+    assert [row["run"] for row in summary][-1] == "oracle"

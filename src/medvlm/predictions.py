@@ -6,13 +6,16 @@ scorer (ours or a public evaluator's) can always go back to the raw text.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from medvlm.io import write_jsonl
 from medvlm.records import Record
 from medvlm.tasks import task_spec
+
+log = logging.getLogger(__name__)
 
 
 def jsonable(value: Any) -> Any:
@@ -26,26 +29,43 @@ def jsonable(value: Any) -> Any:
     return value
 
 
-def prediction_row(record: Record, raw: str) -> dict:
+def prediction_row(record: Record, text: str, raw: str | None = None) -> dict:
+    """One row: ``text`` is what the task parser reads; ``raw`` the model's own output where a
+    family converted it first (PaliGemma's location tokens), kept so nothing is lost."""
     spec = task_spec(record.task)
-    return {
+    row = {
         "uid": record.uid,
         "dataset": record.dataset,
         "task": record.task,
         "ImageName": record.image_names,
         "Question": record.question,
         "answer": record.answer,
-        "prediction": raw,
-        "parsed": jsonable(spec.parse(raw, record.question)),
-        "well_formed": spec.is_well_formed(raw, record.question),
+        "prediction": text,
+        "parsed": jsonable(spec.parse(text, record.question)),
+        "well_formed": spec.is_well_formed(text, record.question),
     }
+    if raw is not None and raw != text:
+        row["raw_prediction"] = raw
+    return row
 
 
-def write_predictions(records: Iterable[Record], raw_texts: Iterable[str], out_path: Path) -> int:
-    """Write the predictions file atomically; ``raw_texts`` pairs up with ``records``."""
-    records, raw_texts = list(records), list(raw_texts)
-    if len(records) != len(raw_texts):
-        raise ValueError(f"{len(records)} records but {len(raw_texts)} model outputs")
-    return write_jsonl(
-        out_path, (prediction_row(r, t) for r, t in zip(records, raw_texts, strict=True))
-    )
+def write_predictions(
+    records: Iterable[Record],
+    answers: Mapping[str, str],
+    out_path: Path,
+    raw: Mapping[str, str] | None = None,
+) -> int:
+    """Write a row for EVERY record, atomically: ``answers`` maps uid → model output; a record
+    with no answer (its image could not be decoded) gets an empty one, which scores as
+    unparsable, and is counted in the log. ``raw`` optionally maps uid → unconverted output."""
+    records = list(records)
+    unanswered = [r.uid for r in records if r.uid not in answers]
+    if unanswered:
+        log.warning(
+            "%d questions have no answer (no usable image) and get an empty one, e.g. %s",
+            len(unanswered),
+            unanswered[0],
+        )
+    raw = raw or {}
+    rows = (prediction_row(r, answers.get(r.uid, ""), raw.get(r.uid)) for r in records)
+    return write_jsonl(out_path, rows)

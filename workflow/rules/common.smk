@@ -19,6 +19,11 @@ try:
 except ValueError as error:
     raise WorkflowError(str(error)) from None
 TRAINED = [name for name, run in RUNS.items() if not run["zero_shot"]]
+EXTERNAL = config["external"]
+if set(EXTERNAL) & set(RUNS):
+    raise WorkflowError(
+        f"external predictions reuse run names: {sorted(set(EXTERNAL) & set(RUNS))}"
+    )
 FAMILIES = sorted({run["family"] for run in RUNS.values()})
 
 
@@ -26,6 +31,7 @@ wildcard_constraints:
     split="|".join(SPLITS),
     size=r"\d+",
     run="|".join(RUNS) or "NO_RUNS",
+    external="|".join(EXTERNAL) or "NO_EXTERNAL",
     family="|".join(FAMILIES) or "NO_FAMILIES",
 
 
@@ -127,8 +133,17 @@ def score_params():
     return {key: value for key, value in config["evaluate"].items() if key != "splits"}
 
 
+def scored_names(split):
+    """Runs and external predictions scored on ``split``, in config order: the table rows."""
+    runs = list(RUNS) if split in config["evaluate"]["splits"] else []
+    return runs + [name for name, entry in EXTERNAL.items() if entry["split"] == split]
+
+
 def run_scores(wildcards):
-    return {name: f"{RESULTS}/scores/{name}/{wildcards.split}.json" for name in RUNS}
+    return {
+        name: f"{RESULTS}/scores/{name}/{wildcards.split}.json"
+        for name in scored_names(wildcards.split)
+    }
 
 
 def configured_tasks():
@@ -141,20 +156,21 @@ def all_outputs():
         for size in image_sizes():
             outputs.append(shard_files(split, size)["index"])
     outputs += [f"{RESULTS}/plots/loss/{name}.png" for name in TRAINED]
-    if not RUNS:
-        return outputs
-    for split in config["evaluate"]["splits"]:
+    splits = set(config["evaluate"]["splits"]) if RUNS else set()
+    splits |= {entry["split"] for entry in EXTERNAL.values()}
+    for split in sorted(splits):
         outputs += [
             f"{RESULTS}/tables/{split}",
             f"{RESULTS}/plots/{split}/metrics.png",
             f"{RESULTS}/plots/{split}/wrong_format.png",
         ]
+        runs = [name for name in scored_names(split) if name in RUNS]
         if CLASSIFICATION in configured_tasks():
             outputs += [
-                f"{RESULTS}/plots/{split}/confusion/{name}.png" for name in RUNS
+                f"{RESULTS}/plots/{split}/confusion/{name}.png" for name in runs
             ]
         if configured_tasks() & {DETECTION, INSTANCE_DETECTION}:
             outputs += [
-                f"{RESULTS}/plots/{split}/detections/{name}.png" for name in RUNS
+                f"{RESULTS}/plots/{split}/detections/{name}.png" for name in runs
             ]
     return outputs

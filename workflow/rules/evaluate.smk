@@ -14,6 +14,22 @@ rule score:
         "../scripts/score.py"
 
 
+rule score_external:
+    input:
+        references=f"{DATA}/splits/{{split}}.jsonl",
+        predictions=lambda wildcards: EXTERNAL[wildcards.external]["predictions"],
+    output:
+        f"{RESULTS}/scores/{{external}}/{{split}}.json",
+    log:
+        f"{RESULTS}/logs/score/{{external}}_{{split}}.log",
+    conda:
+        "../../envs/base.yaml"
+    params:
+        evaluate=score_params(),
+    script:
+        "../scripts/score.py"
+
+
 rule tables:
     input:
         unpack(run_scores),

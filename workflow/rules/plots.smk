@@ -14,7 +14,6 @@ rule plot_loss:
     conda:
         "../../envs/base.yaml"
     params:
-        palette=list(RUNS),
         log_scale=config["plots"]["loss_log_scale"],
     script:
         "../scripts/plot_loss.py"

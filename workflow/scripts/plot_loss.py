@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from medvlm.logs import setup_logging
-from medvlm.plots import plot_loss, run_palette
+from medvlm.plots import plot_loss
 
 setup_logging(snakemake.log[0])
 run = snakemake.wildcards.run
@@ -11,5 +11,4 @@ plot_loss(
     {run: Path(snakemake.input[0]) / "train_log.csv"},
     snakemake.output[0],
     log_scale=snakemake.params.log_scale,
-    palette=run_palette(snakemake.params.palette),
 )

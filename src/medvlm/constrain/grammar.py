@@ -30,7 +30,7 @@ from medvlm.records import (
 )
 from medvlm.tasks import task_spec
 from medvlm.tasks.boxes import declares_xywh
-from medvlm.tasks.multi_label import _separator as multi_label_separator
+from medvlm.tasks.multi_label import answer_separator
 from medvlm.tasks.options import lettered_options, offered_labels
 
 COORDINATE_DIGITS = 4  # pixel coordinates up to 9999
@@ -113,7 +113,7 @@ def _classification(question: str, budget: int) -> str:
 def _multi_label(question: str, budget: int) -> str:
     """Listed labels in the question's order, each at most once, joined by its separator."""
     labels = list(offered_labels(question))
-    separator = _quote(multi_label_separator(question, labels))
+    separator = _quote(answer_separator(question, labels))
     if not labels:  # one label: two free ones might be the same label, which is malformed
         return _bounded(f"/[A-Za-z0-9]+( [A-Za-z0-9]+)*/ & ~/{ANSWER_LABEL}/", budget)
     rules = [f"L{len(labels) - 1}: {_quote(labels[-1])}"]

@@ -21,7 +21,8 @@ from medvlm.constrain.grammar import TaskLanguage
 from medvlm.constrain.vocab import Vocabulary
 
 GROWTH = 1.5  # rebuild a row's matcher once its reachable length grows by half,
-NEAR = 32  # or once the answer comes within this many bytes of the bound
+NEAR = 32  # or once the answer comes within this many bytes of the bound;
+STEP = 32  # long bounds are multiples of this (fewer rebuilds, grammars shared between rows)
 
 
 @functools.lru_cache(maxsize=1)
@@ -29,13 +30,15 @@ def _executor() -> llguidance.LLExecutor:
     return llguidance.LLExecutor()
 
 
-@functools.lru_cache(maxsize=4096)
-def _checked_grammar(lark: str, tokenizer: llguidance.LLTokenizer) -> str:
+@functools.lru_cache(maxsize=512)
+def _fresh_matcher(lark: str, tokenizer: llguidance.LLTokenizer) -> llguidance.LLMatcher:
+    """A matcher at the start of a grammar; rows take copies (building one costs milliseconds,
+    a copy microseconds)."""
     grammar = llguidance.LLMatcher.grammar_from_lark(lark)
-    error = llguidance.LLMatcher.validate_grammar(grammar, tokenizer)
-    if error:
-        raise ValueError(f"output grammar does not compile: {error}\n{lark}")
-    return grammar
+    matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
+    if matcher.is_error():
+        raise ValueError(f"output grammar does not compile: {matcher.get_error()}\n{lark}")
+    return matcher
 
 
 class RowConstraint:
@@ -49,9 +52,7 @@ class RowConstraint:
         self.matcher = self._matcher(max_tokens)
 
     def _matcher(self, budget: int) -> llguidance.LLMatcher:
-        lark = self.language.grammar(budget)
-        grammar = _checked_grammar(lark, self.vocab.tokenizer)
-        matcher = llguidance.LLMatcher(self.vocab.tokenizer, grammar, log_level=0)
+        matcher = _fresh_matcher(self.language.grammar(budget), self.vocab.tokenizer).deep_copy()
         if self.tokens and not matcher.consume_tokens(self.tokens):
             raise RuntimeError(f"looser grammar rejects {self.text!r}: {matcher.get_error()}")
         return matcher
@@ -73,10 +74,11 @@ class RowConstraint:
         if self.language.corners:
             self.text += self.vocab.text(token)
         reach = self.units + self.remaining
+        bound = reach if reach < 4 * STEP else reach - reach % STEP
         near = self.units + NEAR >= self.budget
-        if reach > self.budget and (near or reach >= GROWTH * self.budget):
-            self.budget = reach
-            self.matcher = self._matcher(reach)
+        if bound > self.budget and (near or bound >= GROWTH * self.budget):
+            self.budget = bound
+            self.matcher = self._matcher(bound)
 
     def keep_ordered(self, allowed: np.ndarray) -> None:
         """Drop from a row of the mask the tokens that would put a box's corners out of order."""

@@ -76,7 +76,8 @@ def _read(text: str, question: str) -> list[str]:
     return list(unique.values())
 
 
-def _separator(question: str, labels: list[str] | tuple[str, ...]) -> str:
+def answer_separator(question: str, labels: list[str] | tuple[str, ...]) -> str:
+    """The separator of a multi-label answer: the question's, unless a label contains a comma."""
     separator = requested_separator(question)
     return "; " if any("," in label for label in labels) else separator
 
@@ -85,7 +86,7 @@ class MultiLabel:
     name = MULTI_LABEL
 
     def prompt(self, question: str) -> str:
-        separator = _separator(question, offered_labels(question)).strip()
+        separator = answer_separator(question, offered_labels(question)).strip()
         hint = f"Answer with every label that applies, separated by '{separator}'."
         return f"{question.strip()} {hint}"
 
@@ -95,7 +96,7 @@ class MultiLabel:
             raise ValueError(f"multi-label answer {answer!r} names no label")
         order = {label: i for i, label in enumerate(offered_labels(question))}
         read.sort(key=lambda label: order.get(label, len(order)))
-        return _separator(question, read).join(read)
+        return answer_separator(question, read).join(read)
 
     def parse(self, text: str, question: str) -> frozenset[str] | None:
         read = _read(text, question)
@@ -105,7 +106,7 @@ class MultiLabel:
         if not isinstance(text, str) or not text:
             return False
         labels = offered_labels(question)
-        pieces = text.split(_separator(question, labels))
+        pieces = text.split(answer_separator(question, labels))
         if any(not p or p != collapse_whitespace(p) or p != p.strip(_FILLER) for p in pieces):
             return False
         normalised = [normalise_label(p) for p in pieces]

@@ -10,7 +10,6 @@ Every key of ``train`` and ``decode`` is optional; an unknown key is an error na
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from medvlm.records import (
     REPORT_GENERATION,
     TASK_TYPES,
 )
+from medvlm.settings import check, from_mapping
 
 RUN_KEYS = ("family", "checkpoint", "image_size", "seed", "train", "decode")
 
@@ -38,21 +38,6 @@ DEFAULT_MAX_NEW_TOKENS = {
     INSTANCE_DETECTION: 384,
     REPORT_GENERATION: 384,
 }
-
-
-def from_mapping(cls, values: dict | None, where: str):
-    """``cls(**values)`` with an error naming ``where.key`` for a key ``cls`` does not have."""
-    values = dict(values or {})
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key in values:
-        if key not in known:
-            raise ValueError(f"{where}.{key}: unknown key; known keys: {', '.join(sorted(known))}")
-    return cls(**values)
-
-
-def _check(condition: bool, key: str, message: str) -> None:
-    if not condition:
-        raise ValueError(f"{key}: {message}")
 
 
 @dataclass(frozen=True)
@@ -108,19 +93,19 @@ class TrainConfig:
             object.__setattr__(self, "target_modules", tuple(self.target_modules))
         positive = ("lora_r", "lora_alpha", "batch_size", "grad_accum")
         for key in (*positive, "eval_every", "save_every", "log_every"):
-            _check(getattr(self, key) >= 1, f"train.{key}", "must be at least 1")
-        _check(0 <= self.lora_dropout < 1, "train.lora_dropout", "must be in [0, 1)")
-        _check(self.learning_rate > 0, "train.learning_rate", "must be positive")
-        _check(self.warmup >= 0, "train.warmup", "must not be negative")
-        _check(self.epochs > 0, "train.epochs", "must be positive")
-        _check(self.max_steps is None or self.max_steps >= 1, "train.max_steps", "at least 1")
-        _check(
+            check(getattr(self, key) >= 1, f"train.{key}", "must be at least 1")
+        check(0 <= self.lora_dropout < 1, "train.lora_dropout", "must be in [0, 1)")
+        check(self.learning_rate > 0, "train.learning_rate", "must be positive")
+        check(self.warmup >= 0, "train.warmup", "must not be negative")
+        check(self.epochs > 0, "train.epochs", "must be positive")
+        check(self.max_steps is None or self.max_steps >= 1, "train.max_steps", "at least 1")
+        check(
             self.val_max_examples is None or self.val_max_examples >= 1,
             "train.val_max_examples",
             "must be at least 1 (or null for all)",
         )
-        _check(self.max_length is None or self.max_length >= 16, "train.max_length", ">= 16")
-        _check(self.dataloader_workers >= 0, "train.dataloader_workers", "must not be negative")
+        check(self.max_length is None or self.max_length >= 16, "train.max_length", ">= 16")
+        check(self.dataloader_workers >= 0, "train.dataloader_workers", "must not be negative")
 
 
 @dataclass(frozen=True)
@@ -146,12 +131,12 @@ class DecodeConfig:
     constrained: bool = True
 
     def __post_init__(self):
-        _check(self.batch_size >= 1, "decode.batch_size", "must be at least 1")
-        _check(self.weights in ("best", "final"), "decode.weights", "must be 'best' or 'final'")
+        check(self.batch_size >= 1, "decode.batch_size", "must be at least 1")
+        check(self.weights in ("best", "final"), "decode.weights", "must be 'best' or 'final'")
         merged = dict(DEFAULT_MAX_NEW_TOKENS)
         for task, tokens in self.max_new_tokens.items():
-            _check(task in TASK_TYPES, f"decode.max_new_tokens.{task}", "unknown task type")
-            _check(tokens >= 1, f"decode.max_new_tokens.{task}", "must be at least 1")
+            check(task in TASK_TYPES, f"decode.max_new_tokens.{task}", "unknown task type")
+            check(tokens >= 1, f"decode.max_new_tokens.{task}", "must be at least 1")
             merged[task] = tokens
         object.__setattr__(self, "max_new_tokens", merged)
 

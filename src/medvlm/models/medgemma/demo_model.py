@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from medvlm.models.medgemma.config import from_mapping
+from medvlm.settings import from_mapping
 
 SPECIAL_TOKENS = ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>")  # ids 0..4, as in Gemma
 TURN_TOKENS = ("<start_of_turn>", "<end_of_turn>")

@@ -78,10 +78,8 @@ def predict(
         logits_processor_factory = ConstraintFactory(cfg.decode.max_new_tokens)
     model, processor = load_for_inference(cfg, model_dir)
     loader = data.loader(1, shuffle=False, dtype="uint8")
-    if loader.skipped:
-        log.warning("%d questions have no image in the shard and are not answered", loader.skipped)
     records = loader.records
-    raw = [""] * len(records)
+    answers = {}
     for positions in tqdm(task_batches(records, cfg.decode.batch_size), desc="predict"):
         batch = [records[p] for p in positions]
         images = batch_images(loader.read_images([r.uid for r in batch]))
@@ -93,6 +91,6 @@ def predict(
             cfg.decode.max_new_tokens[batch[0].task],
             logits_processor_factory,
         )
-        for position, text in zip(positions, texts, strict=True):
-            raw[position] = text
-    return write_predictions(records, raw, out_path)
+        for record, text in zip(batch, texts, strict=True):
+            answers[record.uid] = text
+    return write_predictions(data.records(), answers, out_path)

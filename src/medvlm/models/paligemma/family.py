@@ -149,13 +149,12 @@ class PaliGemmaFamily:
         decoder = Decoder(PaliGemma(config), load_params(npz, config))
         raw = predict_texts(decoder, tokenizer, settings, data)
         records = data.records()
-        missing = sum(r.uid not in raw for r in records)
-        if missing:
-            log.warning("%d questions have no usable image and get an empty answer", missing)
-        texts = [raw.get(r.uid, "") for r in records]
+        answers = raw
         if settings.train.location_tokens:
-            texts = answers_from_locations(records, texts)
-        write_predictions(records, texts, out_path)
+            answered = [r for r in records if r.uid in raw]
+            converted = answers_from_locations(answered, [raw[r.uid] for r in answered])
+            answers = {r.uid: text for r, text in zip(answered, converted, strict=True)}
+        write_predictions(records, answers, out_path, raw=raw)
 
 
 def output_languages(records, tokenizer: Tokenizer, location_tokens: bool) -> list:

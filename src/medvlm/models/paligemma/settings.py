@@ -10,7 +10,6 @@ Every key of ``train`` and ``decode`` is optional; an unknown key is an error na
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +25,7 @@ from medvlm.records import (
     REPORT_GENERATION,
     TASK_TYPES,
 )
+from medvlm.settings import check, from_mapping
 
 RUN_KEYS = ("family", "checkpoint", "image_size", "seed", "train", "decode")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -46,20 +46,6 @@ DEFAULT_MAX_DECODE_LEN = {
     INSTANCE_DETECTION: 256,
     REPORT_GENERATION: 256,
 }
-
-
-def _check(condition: bool, key: str, message: str) -> None:
-    if not condition:
-        raise ValueError(f"{key}: {message}")
-
-
-def _build(cls, values: dict | None, where: str):
-    values = dict(values or {})
-    known = {f.name for f in dataclasses.fields(cls)}
-    for key in values:
-        if key not in known:
-            raise ValueError(f"{where}.{key}: unknown key; known keys: {', '.join(sorted(known))}")
-    return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -116,17 +102,17 @@ class TrainSettings:
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "seqlen", "val_every", "val_examples"):
-            _check(getattr(self, key) >= 1, f"train.{key}", "must be at least 1")
+            check(getattr(self, key) >= 1, f"train.{key}", "must be at least 1")
         for key in ("save_every", "log_every"):
-            _check(getattr(self, key) >= 1, f"train.{key}", "must be at least 1")
-        _check(self.optimizer in OPTIMIZERS, "train.optimizer", f"must be one of {OPTIMIZERS}")
-        _check(self.learning_rate > 0, "train.learning_rate", "must be positive")
-        _check(0 <= self.warmup_fraction < 1, "train.warmup_fraction", "must be in [0, 1)")
-        _check(self.grad_clip >= 0, "train.grad_clip", "must not be negative")
+            check(getattr(self, key) >= 1, f"train.{key}", "must be at least 1")
+        check(self.optimizer in OPTIMIZERS, "train.optimizer", f"must be one of {OPTIMIZERS}")
+        check(self.learning_rate > 0, "train.learning_rate", "must be positive")
+        check(0 <= self.warmup_fraction < 1, "train.warmup_fraction", "must be in [0, 1)")
+        check(self.grad_clip >= 0, "train.grad_clip", "must not be negative")
         for key in ("frozen_dtype", "trainable_dtype"):
-            _check(getattr(self, key) in DTYPES, f"train.{key}", f"must be one of {DTYPES}")
-        _check(self.multi_image in ("tile", "concat"), "train.multi_image", "tile or concat")
-        _check("{prompt}" in self.prompt_template, "train.prompt_template", "needs {prompt}")
+            check(getattr(self, key) in DTYPES, f"train.{key}", f"must be one of {DTYPES}")
+        check(self.multi_image in ("tile", "concat"), "train.multi_image", "tile or concat")
+        check("{prompt}" in self.prompt_template, "train.prompt_template", "needs {prompt}")
         try:
             re.compile(self.trainable_regex)
         except re.error as error:
@@ -156,13 +142,13 @@ class DecodeSettings:
     constrained: bool = True
 
     def __post_init__(self):
-        _check(self.batch_size >= 1, "decode.batch_size", "must be at least 1")
-        _check(self.prompt_len >= 2, "decode.prompt_len", "must be at least 2")
-        _check(self.weights in ("best", "final"), "decode.weights", "must be 'best' or 'final'")
+        check(self.batch_size >= 1, "decode.batch_size", "must be at least 1")
+        check(self.prompt_len >= 2, "decode.prompt_len", "must be at least 2")
+        check(self.weights in ("best", "final"), "decode.weights", "must be 'best' or 'final'")
         merged = dict(DEFAULT_MAX_DECODE_LEN)
         for task, tokens in self.max_decode_len.items():
-            _check(task in TASK_TYPES, f"decode.max_decode_len.{task}", "unknown task type")
-            _check(tokens >= 1, f"decode.max_decode_len.{task}", "must be at least 1")
+            check(task in TASK_TYPES, f"decode.max_decode_len.{task}", "unknown task type")
+            check(tokens >= 1, f"decode.max_decode_len.{task}", "must be at least 1")
             merged[task] = tokens
         object.__setattr__(self, "max_decode_len", merged)
 
@@ -198,6 +184,6 @@ class PaliGemmaRun:
             checkpoint=Path(run["checkpoint"]),
             image_size=int(run.get("image_size", 224)),
             seed=int(run.get("seed", 0)),
-            train=_build(TrainSettings, run.get("train"), "train"),
-            decode=_build(DecodeSettings, run.get("decode"), "decode"),
+            train=from_mapping(TrainSettings, run.get("train"), "train"),
+            decode=from_mapping(DecodeSettings, run.get("decode"), "decode"),
         )
