@@ -5,7 +5,6 @@ import subprocess
 import sys
 
 import pytest
-from support.tiny_lm import build_tiny_causal_lm
 
 from medvlm.metrics.green import (
     INSIGNIFICANT,
@@ -18,6 +17,7 @@ from medvlm.metrics.green import (
     parse_judge_output,
     score_judge_outputs,
 )
+from tests.support.tiny_lm import build_tiny_causal_lm
 
 # --- canned judge outputs, written like GREEN-RadLlama2-7b answers ------------------------------
 
@@ -262,3 +262,23 @@ def test_importing_green_does_not_import_torch():
     code = "import sys, medvlm.metrics.green; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_default_profile_scores_reports_with_the_judge(judge):
+    """The scorer's GREEN path: the judge's per-pair scores become the default profile's
+    ``green`` (their mean) next to BLEU-4 and ROUGE-L, and the GREEN interval contains it."""
+    from medvlm.metrics.items import Item
+    from medvlm.metrics.scoring import score_items
+
+    items = [
+        Item(f"u{i}", "IU_XRay", "report_generation", "Describe.", ref, pred, f"img{i}")
+        for i, (ref, pred) in enumerate(zip(REFERENCES, PREDICTIONS, strict=True))
+    ]
+    expected = judge.score(REFERENCES, PREDICTIONS)["per_pair"]
+    report = score_items(items, ["default"], bootstrap=20, seed=0, judge=judge)["profiles"][
+        "default"
+    ]["report_generation"]
+    assert report["pooled"]["green"] == pytest.approx(sum(expected) / len(expected))
+    assert {"bleu4", "rougeL"} <= set(report["pooled"])
+    low, high = report["ci"]["green"]
+    assert low <= report["pooled"]["green"] <= high

@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 import torch
-from support.medgemma_data import QUESTION, colour_split, demo_texts
 from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProcessor
 
 from medvlm.models.base import get_family
@@ -21,6 +20,7 @@ from medvlm.models.medgemma.model import check_checkpoint, load_model, load_proc
 from medvlm.models.medgemma.predict import predict, task_batches
 from medvlm.models.medgemma.train import build_trainer
 from medvlm.records import CLASSIFICATION, REGRESSION
+from tests.support.medgemma_data import QUESTION, colour_split, demo_texts
 
 
 @pytest.fixture(scope="module")

@@ -11,13 +11,13 @@ import time
 import pytest
 import torch
 from safetensors.torch import load_file
-from support.medgemma_data import colour_split, demo_texts
 
 from medvlm.models.medgemma.checkpoints import last_complete_checkpoint
 from medvlm.models.medgemma.demo_model import build_demo_model
 from medvlm.models.medgemma.predict import predict
 from medvlm.models.medgemma.train import train
 from medvlm.models.medgemma.train_log import COLUMNS
+from tests.support.medgemma_data import colour_split, demo_texts
 
 ADAPTER = "adapter_model.safetensors"
 

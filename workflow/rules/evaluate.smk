@@ -45,5 +45,7 @@ rule tables:
         f"{RESULTS}/logs/tables/{{split}}.log",
     conda:
         "../../envs/base.yaml"
+    params:
+        names=lambda wildcards: scored_names(wildcards.split),
     script:
         "../scripts/tables.py"

@@ -4,7 +4,8 @@ from medvlm.logs import setup_logging
 from medvlm.plots import plot_metrics_overview, plot_wrong_format, run_palette
 
 setup_logging(snakemake.log[0])
-scores = dict(snakemake.input.items())
-palette = run_palette(snakemake.params.palette)
+names = snakemake.params.names
+scores = {name: snakemake.input[name] for name in names}
+palette = run_palette(names)
 plot_metrics_overview(scores, snakemake.output.metrics, palette=palette)
 plot_wrong_format(scores, snakemake.output.wrong_format, palette=palette)
