@@ -19,7 +19,7 @@ SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 def run_snakemake(workdir: Path, config: dict, *args: str, timeout: int = 1200):
     """Write ``config`` to ``workdir/config.yaml`` and run the repository's Snakefile there."""
     config_path = workdir / "config.yaml"
-    config_path.write_text(yaml.safe_dump(config))
+    config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     return subprocess.run(
         [
             str(SNAKEMAKE),

@@ -42,7 +42,7 @@ rule plot_metrics:
     conda:
         "../../envs/base.yaml"
     params:
-        palette=list(RUNS),
+        names=lambda wildcards: scored_names(wildcards.split),
     script:
         "../scripts/plot_metrics.py"
 
