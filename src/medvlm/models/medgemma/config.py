@@ -24,9 +24,8 @@ from medvlm.records import (
     REPORT_GENERATION,
     TASK_TYPES,
 )
+from medvlm.runs import FAMILY_KEYS
 from medvlm.settings import check, from_mapping
-
-RUN_KEYS = ("family", "checkpoint", "image_size", "seed", "train", "decode")
 
 # New tokens per task type: short answers for labels and numbers, long for boxes and reports.
 DEFAULT_MAX_NEW_TOKENS = {
@@ -159,8 +158,8 @@ class MedGemmaConfig:
     @classmethod
     def from_run(cls, run: dict[str, Any]) -> MedGemmaConfig:
         for key in run:
-            if key not in RUN_KEYS:
-                raise ValueError(f"run.{key}: unknown key; known keys: {', '.join(RUN_KEYS)}")
+            if key not in FAMILY_KEYS:
+                raise ValueError(f"run.{key}: unknown key; known keys: {', '.join(FAMILY_KEYS)}")
         if run.get("family", "medgemma") != "medgemma":
             raise ValueError(f"run.family: expected 'medgemma', got {run['family']!r}")
         if "checkpoint" not in run:

@@ -25,9 +25,9 @@ from medvlm.records import (
     REPORT_GENERATION,
     TASK_TYPES,
 )
+from medvlm.runs import FAMILY_KEYS
 from medvlm.settings import check, from_mapping
 
-RUN_KEYS = ("family", "checkpoint", "image_size", "seed", "train", "decode")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DTYPES = ("float32", "bfloat16", "float16")
 # Regexes over flat parameter names ("llm/layers/attn/q_einsum/w").
@@ -174,8 +174,8 @@ class PaliGemmaRun:
     @classmethod
     def from_run(cls, run: dict[str, Any]) -> PaliGemmaRun:
         for key in run:
-            if key not in RUN_KEYS:
-                raise ValueError(f"run.{key}: unknown key; known keys: {', '.join(RUN_KEYS)}")
+            if key not in FAMILY_KEYS:
+                raise ValueError(f"run.{key}: unknown key; known keys: {', '.join(FAMILY_KEYS)}")
         if run.get("family", "paligemma") != "paligemma":
             raise ValueError(f"run.family: expected 'paligemma', got {run['family']!r}")
         if "checkpoint" not in run:
