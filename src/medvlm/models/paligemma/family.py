@@ -101,7 +101,7 @@ class PaliGemmaFamily:
             config = config.replace(vocab_size=tokenizer.vocab_size)
         params = load_params(npz, config, settings.seed)
         model = PaliGemma(config, remat=ts.remat)
-        trainer = Trainer(model, params, ts)
+        trainer = Trainer(model, params, ts, seed=settings.seed)
         loader_options = dict(seed=settings.seed, shuffle=True, drop_last=True)
         batcher = Batcher(
             tokenizer,

@@ -1,4 +1,4 @@
-"""Which parameters train (a regex over flat names) and the optax optimizer that trains them."""
+"""Which parameters train (a regex, or LoRA factors) and the optax optimizer that trains them."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import re
 
 import optax
 
+from medvlm.models.paligemma.lora import init_lora
 from medvlm.models.paligemma.settings import TrainSettings
 
 
@@ -17,6 +18,15 @@ def split_trainable(flat: dict, regex: str) -> tuple[dict, dict]:
         raise ValueError(f"train.trainable: {regex!r} matches no parameter name")
     frozen = {name: value for name, value in flat.items() if name not in trainable}
     return trainable, frozen
+
+
+def trainable_and_frozen(flat: dict, settings: TrainSettings, seed: int = 0) -> tuple[dict, dict]:
+    """``(trainable, frozen)``: with LoRA (``lora_rank`` > 0) the trainable dict holds the
+    low-rank factors and every weight is frozen; otherwise ``split_trainable``."""
+    if settings.lora_rank:
+        factors = init_lora(flat, settings.lora_targets, settings.lora_rank, seed)
+        return factors, dict(flat)
+    return split_trainable(flat, settings.trainable_regex)
 
 
 def schedule(settings: TrainSettings) -> optax.Schedule:

@@ -36,6 +36,11 @@ TRAINABLE_PRESETS = {
     "llm": r"llm/.*",
     "full": r".*",
 }
+# LoRA's default targets: the attention einsums and the two MLP einsums of the LLM.
+LORA_TARGETS = (
+    r"llm/layers/(attn/(q_einsum|kv_einsum|qkv_einsum|attn_vec_einsum)/w"
+    r"|mlp/(gating_einsum|linear))"
+)
 # New tokens per task type: short for labels and numbers, long for boxes and reports.
 DEFAULT_MAX_DECODE_LEN = {
     CLASSIFICATION: 24,
@@ -59,7 +64,11 @@ class TrainSettings:
     warmup_fraction: linear warm-up share of ``steps`` before the cosine decay (0.1).
     grad_clip: global-norm clipping, 0 = off (1.0).
     trainable: "attention" (q/kv/attn_vec einsums, the study's), "llm", "full", or a regex
-        matched (fully) against flat parameter names.
+        matched (fully) against flat parameter names. Ignored when LoRA is on.
+    lora_rank: LoRA rank; 0 (the default) = off. Above 0 every base weight is frozen and only
+        low-rank factors train, at each leaf ``lora_targets`` (a regex matched fully against
+        flat parameter names; default the attention and MLP einsums of the LLM) selects.
+    lora_alpha: LoRA scale numerator; the update is ``lora_alpha / lora_rank * A @ B`` (16).
     frozen_dtype / trainable_dtype: storage of frozen and trained weights ("bfloat16",
         "float32"); activations are always float32.
     seqlen: text tokens per example, prompt + target (128); longer examples are cut (counted).
@@ -99,6 +108,9 @@ class TrainSettings:
     remat: bool = False
     fsdp_min_mib: float = 4.0
     location_tokens: bool = False
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    lora_targets: str = LORA_TARGETS
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "seqlen", "val_every", "val_examples"):
@@ -117,6 +129,14 @@ class TrainSettings:
             re.compile(self.trainable_regex)
         except re.error as error:
             raise ValueError(f"train.trainable: not a regex ({error})") from None
+        rank = self.lora_rank
+        whole = isinstance(rank, int) and not isinstance(rank, bool)
+        check(whole and rank >= 0, "train.lora_rank", "must be a whole number >= 0 (0 = off)")
+        check(self.lora_alpha > 0, "train.lora_alpha", "must be positive")
+        try:
+            re.compile(self.lora_targets)
+        except re.error as error:
+            raise ValueError(f"train.lora_targets: not a regex ({error})") from None
 
     @property
     def trainable_regex(self) -> str:

@@ -24,9 +24,10 @@ import optax
 from medvlm.io import atomic_path, write_text
 from medvlm.models.paligemma.checkpoint import save_params
 from medvlm.models.paligemma.examples import Batcher
+from medvlm.models.paligemma.lora import merge
 from medvlm.models.paligemma.loss import text_loss
 from medvlm.models.paligemma.model import PaliGemma
-from medvlm.models.paligemma.optim import optimizer, schedule, split_trainable
+from medvlm.models.paligemma.optim import optimizer, schedule, trainable_and_frozen
 from medvlm.models.paligemma.params import flatten, unflatten
 from medvlm.models.paligemma.resume import load_state, save_state
 from medvlm.models.paligemma.settings import TrainSettings
@@ -39,9 +40,15 @@ BEST_FILE = "best.npz"
 
 
 class Trainer:
-    """Holds the frozen weights and jitted steps; the train state is ``(trainable, opt_state)``."""
+    """Holds the frozen weights and jitted steps; the train state is ``(trainable, opt_state)``.
 
-    def __init__(self, model: PaliGemma, params: dict, settings: TrainSettings, mesh=None):
+    With LoRA (``settings.lora_rank`` > 0) ``trainable`` is the low-rank factors (``seed`` draws
+    their A halves) and the weights the model sees are merged inside the loss.
+    """
+
+    def __init__(
+        self, model: PaliGemma, params: dict, settings: TrainSettings, mesh=None, seed: int = 0
+    ):
         self.model, self.settings = model, settings
         self.mesh = mesh if mesh is not None else data_mesh()
         if settings.batch_size % self.mesh.devices.size:
@@ -49,7 +56,7 @@ class Trainer:
                 f"train.batch_size {settings.batch_size} is not a multiple of the "
                 f"{self.mesh.devices.size} devices"
             )
-        trainable, frozen = split_trainable(flatten(params), settings.trainable_regex)
+        trainable, frozen = trainable_and_frozen(flatten(params), settings, seed)
         min_bytes = settings.fsdp_min_mib * 2**20
         trainable = {
             k: np.asarray(v).astype(settings.trainable_dtype) for k, v in trainable.items()
@@ -80,8 +87,14 @@ class Trainer:
             jax.device_put(opt_state, self.opt_shardings),
         )
 
+    def _weights(self, trainable, frozen) -> dict:
+        """The flat weights the model runs with: frozen + trained, or frozen + LoRA merged."""
+        if self.settings.lora_rank:
+            return merge(frozen, trainable, self.settings.lora_alpha, self.settings.lora_rank)
+        return {**frozen, **trainable}
+
     def _example_losses(self, trainable, frozen, batch):
-        params = unflatten({**frozen, **trainable})
+        params = unflatten(self._weights(trainable, frozen))
         return text_loss(self.model, params, batch)
 
     def _train_step(self, trainable, opt_state, frozen, batch):
@@ -107,8 +120,8 @@ class Trainer:
         return put_batch({k: v for k, v in batch.items() if v is not None}, self.mesh)
 
     def params(self, trainable) -> dict:
-        """The full parameter tree on the host (frozen + trained)."""
-        return unflatten(jax.device_get({**self.frozen, **trainable}))
+        """The full parameter tree on the host (frozen + trained, LoRA merged)."""
+        return unflatten(jax.device_get(self._weights(trainable, self.frozen)))
 
 
 def validation_loss(trainer: Trainer, trainable, batcher: Batcher, uids, rows: int) -> float:
@@ -123,7 +136,10 @@ def validation_loss(trainer: Trainer, trainable, batcher: Batcher, uids, rows: i
 
 def fingerprint(settings: TrainSettings, seed: int, checkpoint: str) -> str:
     """Identifies what a resume state belongs to: a state from other settings is not resumed."""
-    text = json.dumps([asdict(settings), seed, checkpoint], sort_keys=True)
+    fields = asdict(settings)
+    if not settings.lora_rank:  # without LoRA, the fingerprint of the settings before LoRA
+        fields = {k: v for k, v in fields.items() if not k.startswith("lora_")}
+    text = json.dumps([fields, seed, checkpoint], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
