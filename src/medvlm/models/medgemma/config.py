@@ -62,6 +62,9 @@ class TrainConfig:
     max_length: truncate tokenised examples to this length; ``None`` never truncates (a cut
         through the image tokens would break the example).
     dataloader_workers: processes that build batches (0 = in the training process).
+    processes: data-parallel training processes on this node (1); on a GPU node, the GPUs to
+        use. Above 1, training relaunches itself under torchrun (see :mod:`.launch`);
+        ``batch_size`` stays per process, so an update sees ``processes`` times more examples.
     """
 
     lora_r: int = 16
@@ -86,12 +89,13 @@ class TrainConfig:
     attn_implementation: str = "eager"
     max_length: int | None = None
     dataloader_workers: int = 0
+    processes: int = 1
 
     def __post_init__(self):
         if isinstance(self.target_modules, list):
             object.__setattr__(self, "target_modules", tuple(self.target_modules))
         positive = ("lora_r", "lora_alpha", "batch_size", "grad_accum")
-        for key in (*positive, "eval_every", "save_every", "log_every"):
+        for key in (*positive, "eval_every", "save_every", "log_every", "processes"):
             check(getattr(self, key) >= 1, f"train.{key}", "must be at least 1")
         check(0 <= self.lora_dropout < 1, "train.lora_dropout", "must be in [0, 1)")
         check(self.learning_rate > 0, "train.learning_rate", "must be positive")

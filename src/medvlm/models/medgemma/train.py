@@ -5,9 +5,10 @@ Only the answer tokens carry loss (prompt/completion examples, see :mod:`.data`)
 Resume state (trainer checkpoints and the best adapter so far) lives in ``resume_dir``; rerunning
 after a kill continues from its last complete checkpoint.
 
-Multi-GPU data parallel: launch the same entry point under ``torchrun`` or ``accelerate launch``
-(one process per GPU); the trainer picks the process group up from the environment and each
-process reads its share of every batch. ``batch_size`` is per device.
+Data parallel: with ``train.processes: N`` (N > 1) ``train`` relaunches itself as N torchrun
+workers (see :mod:`.launch`); under ``torchrun`` or ``accelerate launch`` it trains in place. The
+trainer picks the process group up from the environment, each process reads its share of every
+batch, and rank 0 alone writes outputs and resume state. ``batch_size`` is per process.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from medvlm.models.medgemma.checkpoints import (
 )
 from medvlm.models.medgemma.config import MedGemmaConfig, TrainConfig
 from medvlm.models.medgemma.data import sft_dataset
+from medvlm.models.medgemma.launch import in_worker, launch_workers
 from medvlm.models.medgemma.model import has_gpu, load_model, load_processor
 from medvlm.models.medgemma.train_log import TrainLog, write_train_log
 
@@ -138,6 +140,9 @@ def train(
     """Fine-tune ``run["checkpoint"]`` with LoRA; see the module docstring for the outputs."""
     cfg = MedGemmaConfig.from_run(run)
     out_dir, resume_dir = Path(out_dir), Path(resume_dir)
+    if cfg.train.processes > 1 and not in_worker():
+        launch_workers(run, cfg.train.processes, train_data, val_data, out_dir, resume_dir)
+        return
     fingerprint = {  # what the trained weights depend on (decoding settings are not)
         "run": {key: value for key, value in run.items() if key != "decode"},
         "train": [str(train_data.records_path), str(train_data.shard_dir)],
@@ -147,6 +152,7 @@ def train(
         log.info("%s: new run, starting from step 0", resume_dir)
     trainer = build_trainer(cfg, train_data, val_data, out_dir, resume_dir)
     trainer.accelerator.wait_for_everyone()  # rank 0 has cleared stale state
+    log.info("training as rank %d of %d", trainer.args.process_index, trainer.args.world_size)
     checkpoint = last_complete_checkpoint(resume_dir)
     if checkpoint is not None:
         log.info("resuming from %s", checkpoint)
