@@ -1,5 +1,7 @@
 """Config validation and every input function of the workflow."""
 
+import re
+
 from snakemake.exceptions import WorkflowError
 
 from medvlm.config import ConfigError, validate_config
@@ -27,12 +29,17 @@ if set(EXTERNAL) & set(RUNS):
 FAMILIES = sorted({run["family"] for run in RUNS.values()})
 
 
+def one_of(names, none):
+    """A wildcard pattern matching exactly these names (``none`` when there are none)."""
+    return "|".join(re.escape(name) for name in names) or none
+
+
 wildcard_constraints:
     split="|".join(SPLITS),
     size=r"\d+",
-    run="|".join(RUNS) or "NO_RUNS",
-    external="|".join(EXTERNAL) or "NO_EXTERNAL",
-    family="|".join(FAMILIES) or "NO_FAMILIES",
+    run=one_of(RUNS, "NO_RUNS"),
+    external=one_of(EXTERNAL, "NO_EXTERNAL"),
+    family=one_of(FAMILIES, "NO_FAMILIES"),
 
 
 def image_sizes():
