@@ -154,8 +154,14 @@ def test_regression(value, percent):
     assert _check_target("regression", answer, "What percentage?") == float(written)
 
 
+def _is_report(text: str) -> bool:
+    """A reference report: text the report parser keeps something of (a text made only of
+    chat markers such as "<start_of_turn>" is not a report, and ``target`` rejects it)."""
+    return bool(task_spec("report_generation").parse(text, "Describe the findings."))
+
+
 @EXAMPLES
-@given(report=st.text(min_size=1, max_size=200).filter(lambda t: any(c.isalnum() for c in t)))
+@given(report=st.text(min_size=1, max_size=200).filter(_is_report))
 def test_report_generation(report):
     parsed = _check_target("report_generation", report, "Describe the findings.")
     assert parsed == task_spec("report_generation").parse(parsed, "")
