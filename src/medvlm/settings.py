@@ -19,3 +19,16 @@ def check(condition: bool, key: str, message: str) -> None:
     """Raise ``ValueError("<key>: <message>")`` unless ``condition`` holds."""
     if not condition:
         raise ValueError(f"{key}: {message}")
+
+
+def check_run(run: dict, family: str, checkpoint_hint: str) -> None:
+    """Reject a run a family cannot read: an unknown key, another family, no checkpoint."""
+    from medvlm.runs import FAMILY_KEYS
+
+    for key in run:
+        if key not in FAMILY_KEYS:
+            raise ValueError(f"run.{key}: unknown key; known keys: {', '.join(FAMILY_KEYS)}")
+    if run.get("family", family) != family:
+        raise ValueError(f"run.family: expected {family!r}, got {run['family']!r}")
+    if "checkpoint" not in run:
+        raise ValueError(f"run.checkpoint: missing ({checkpoint_hint})")

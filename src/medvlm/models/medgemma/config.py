@@ -24,8 +24,7 @@ from medvlm.records import (
     REPORT_GENERATION,
     TASK_TYPES,
 )
-from medvlm.runs import FAMILY_KEYS
-from medvlm.settings import check, from_mapping
+from medvlm.settings import check, check_run, from_mapping
 
 # New tokens per task type: short answers for labels and numbers, long for boxes and reports.
 DEFAULT_MAX_NEW_TOKENS = {
@@ -161,13 +160,7 @@ class MedGemmaConfig:
 
     @classmethod
     def from_run(cls, run: dict[str, Any]) -> MedGemmaConfig:
-        for key in run:
-            if key not in FAMILY_KEYS:
-                raise ValueError(f"run.{key}: unknown key; known keys: {', '.join(FAMILY_KEYS)}")
-        if run.get("family", "medgemma") != "medgemma":
-            raise ValueError(f"run.family: expected 'medgemma', got {run['family']!r}")
-        if "checkpoint" not in run:
-            raise ValueError("run.checkpoint: missing (a local Gemma 3 model directory)")
+        check_run(run, "medgemma", "a local Gemma 3 model directory")
         return cls(
             checkpoint=Path(run["checkpoint"]),
             image_size=int(run.get("image_size", 896)),

@@ -25,8 +25,7 @@ from medvlm.records import (
     REPORT_GENERATION,
     TASK_TYPES,
 )
-from medvlm.runs import FAMILY_KEYS
-from medvlm.settings import check, from_mapping
+from medvlm.settings import check, check_run, from_mapping
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -193,13 +192,7 @@ class PaliGemmaRun:
 
     @classmethod
     def from_run(cls, run: dict[str, Any]) -> PaliGemmaRun:
-        for key in run:
-            if key not in FAMILY_KEYS:
-                raise ValueError(f"run.{key}: unknown key; known keys: {', '.join(FAMILY_KEYS)}")
-        if run.get("family", "paligemma") != "paligemma":
-            raise ValueError(f"run.family: expected 'paligemma', got {run['family']!r}")
-        if "checkpoint" not in run:
-            raise ValueError("run.checkpoint: missing (a big_vision .npz or its directory)")
+        check_run(run, "paligemma", "a big_vision .npz or its directory")
         return cls(
             checkpoint=Path(run["checkpoint"]),
             image_size=int(run.get("image_size", 224)),
