@@ -1,0 +1,1 @@
+"""The subcommands of the ``medvlm`` command, one module each (see :mod:`medvlm.cli`)."""
