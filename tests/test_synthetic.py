@@ -25,7 +25,7 @@ from medvlm.data.synthetic.__main__ import main as cli_main
 from medvlm.data.synthetic.render import shape_mask
 from medvlm.records import REQUIRED_FIELDS, TASK_TYPES, UnknownTaskType, normalise_task_type
 
-# The table in docs/flare-format.md: category, data set, canonical task types.
+# The table in docs/data-format.md: category, data set, canonical task types.
 TABLE = {
     "retino": ("Retinography", {"classification"}),
     "fundus": ("Retinography", {"classification"}),

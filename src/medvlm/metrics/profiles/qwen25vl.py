@@ -25,7 +25,7 @@ Kept as the evaluator has them, although they look like bugs:
 - a reference such as ``"21.67%"`` fails ``float()`` and its sample is dropped.
 
 Not reproduced: the evaluator's "green_score" (a keyword heuristic, not GREEN; see
-docs/metrics.md) and its keyword "clinical_efficacy"; report generation reports BLEU only.
+docs/evaluators.md) and its keyword "clinical_efficacy"; report generation reports BLEU only.
 """
 
 from __future__ import annotations
