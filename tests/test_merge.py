@@ -5,7 +5,7 @@ import json
 import pytest
 from PIL import Image
 
-from medvlm.data.flare import merge_tree, run_merge
+from medvlm.data.flare import locate_questions, merge_tree, read_questions, run_merge
 from medvlm.io import read_jsonl
 from medvlm.records import UnknownTaskType, normalise_task_type, read_records
 
@@ -163,3 +163,78 @@ def test_nothing_usable_fails_clearly_and_still_writes_problems(tmp_path):
 def test_missing_root_names_the_config_key(tmp_path):
     with pytest.raises(FileNotFoundError, match="data.root"):
         merge_tree(tmp_path / "nowhere", ["training"])
+
+
+@pytest.fixture
+def hidden(tree):
+    """A validation-hidden folder: questions without answers, and the organisers' answered copy."""
+    busi = tree / "validation-hidden" / "Ultrasound" / "BUSI"
+    write_image(busi / "imagesVal" / "h0.png")
+    unanswered = {k: v for k, v in entry("imagesVal/h0.png").items() if k != "Answer"}
+    write_questions(
+        busi / "BUSI_questions_val.json", [unanswered, entry("imagesVal/h0.png", answer="")]
+    )
+    write_questions(busi / "BUSI_questions_val_withGT.json", [entry("imagesVal/h0.png")] * 2)
+    return tree
+
+
+def test_unlabelled_questions_need_no_answer_and_answered_copies_are_not_read(hidden):
+    records, problems = merge_tree(hidden, ["validation-hidden"])
+    assert [(r.uid, r.answer) for r in records] == [
+        ("validation-hidden/BUSI/BUSI_questions_val/0", ""),
+        ("validation-hidden/BUSI/BUSI_questions_val/1", ""),
+    ]
+    assert problems == []
+    # the same entry without an answer in a labelled folder is a problem naming the field
+    public = hidden / "validation-public" / "Ultrasound" / "BUSI"
+    write_image(public / "imagesVal" / "p0.png")
+    unanswered = {k: v for k, v in entry("imagesVal/p0.png").items() if k != "Answer"}
+    write_questions(public / "BUSI_questions_val.json", [unanswered])
+    _, problems = merge_tree(hidden, ["validation-public"])
+    assert [(p.entry, p.reason) for p in problems] == [(0, "missing field(s): Answer")]
+
+
+def test_reading_questions_without_images_keeps_entries_whose_image_is_missing(tree):
+    for image in (tree / "validation-public").rglob("*.jpg"):
+        image.unlink()
+    records, problems = read_questions(tree, images=False)
+    assert [r.uid for r in records] == ["validation-public/neojaundice/neojaundice_questions_val/0"]
+    assert records[0].image_paths == [] and len(records[0].image_names) == 3
+    assert problems == []
+    records, problems = read_questions(tree, images=True)
+    assert records == [] and "image not found" in problems[0].reason
+
+
+def test_locating_questions_from_a_tree_a_folder_or_a_file(hidden):
+    def named(located):
+        return [(folder, category, file.name) for _, folder, category, file in located]
+
+    # a tree root means its validation-public folder (or the one asked for)
+    assert named(locate_questions(hidden)) == [
+        ("validation-public", "Clinical", "neojaundice_questions_val.json")
+    ]
+    assert named(locate_questions(hidden, "validation-hidden")) == [
+        ("validation-hidden", "Ultrasound", "BUSI_questions_val.json")
+    ]
+    # any folder inside the tree: every questions file beneath it, answered copies left out
+    assert named(locate_questions(hidden / "training")) == [
+        ("training", "Xray", "dental_questions_train.json"),
+        ("training", "Xray", "dental_questions_train_part2.json"),
+    ]
+    # an answered copy named directly is read
+    copy = hidden / "validation-hidden/Ultrasound/BUSI/BUSI_questions_val_withGT.json"
+    root, *_ = locate_questions(copy)[0]
+    assert root == hidden.resolve()
+    records, _ = read_questions(copy, images=False)
+    assert [r.uid for r in records][1] == "validation-hidden/BUSI/BUSI_questions_val_withGT/1"
+    assert records[1].answer == "B"
+
+
+def test_locating_questions_names_what_is_wrong(tree, tmp_path):
+    with pytest.raises(FileNotFoundError, match="nowhere"):
+        locate_questions(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="without a testing/ folder"):
+        locate_questions(tree, "testing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="no questions file"):
+        locate_questions(tmp_path / "empty")

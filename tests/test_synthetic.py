@@ -383,6 +383,25 @@ def test_a_subset_holds_the_same_content(clean, tmp_path):
     )
 
 
+def test_hidden_validation_withholds_answers_and_keeps_an_answered_copy(tmp_path):
+    config = SyntheticConfig(train_images_per_dataset=2, val_images_per_dataset=1,
+                             hidden_images_per_dataset=2, datasets=("BUSI", "chromosome"),
+                             fault_rate=0.5)  # fmt: skip
+    summary = write_synthetic_tree(tmp_path, config)
+    for name in ("BUSI", "chromosome"):
+        ds_dir = tmp_path / "validation-hidden" / DATASETS_BY_NAME[name].category / name
+        unanswered = json.loads((ds_dir / f"{name}_questions_val.json").read_text())
+        answered = json.loads((ds_dir / f"{name}_questions_val_withGT.json").read_text())
+        assert len(unanswered) == len(answered) > 0
+        for bare, full in zip(unanswered, answered, strict=True):
+            assert "Answer" not in bare and isinstance(full["Answer"], str)
+            assert {**bare, "Answer": full["Answer"]} == full
+            assert all((ds_dir / image).is_file() for image in image_names(bare))
+    # faults are planted in the labelled folders only: a hidden file is read as written
+    assert summary["faults"]
+    assert not any("validation-hidden" in fault["file"] for fault in summary["faults"])
+
+
 # ---------------------------------------------------------------- faults
 
 

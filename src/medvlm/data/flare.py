@@ -3,6 +3,12 @@
 Layout: ``<root>/<split folder>/<Category>/<dataset>/<dataset>_questions_<x>.json`` with images
 under the data set folder. Every entry that cannot be used becomes a :class:`Problem` naming the
 file, the entry index and the reason; nothing is dropped silently and nothing raises for bad data.
+
+Reading is in two layers: an entry's text fields (question, task type, answer, image names) are
+checked without touching images (``images=False``: what scoring needs), and only then are its
+images looked up (the merge and ``medvlm predict``). Questions files whose name holds ``withGT``
+(the organisers' answered copies of hidden files) are never picked up by a folder walk. In the
+unlabelled folders (``validation-hidden``, ``testing``) an entry needs no ``Answer``.
 """
 
 from __future__ import annotations
@@ -26,6 +32,9 @@ from medvlm.records import (
 log = logging.getLogger(__name__)
 
 QUESTIONS_GLOB = "*_questions_*.json"
+ANSWERED_COPY_MARK = "withGT"  # in the name of an organiser's answered copy of a hidden file
+SPLIT_FOLDERS = ("training", "validation-public", "validation-hidden", "testing")
+UNLABELLED_FOLDERS = ("validation-hidden", "testing")  # their questions carry no answers
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,11 @@ class Problem:
         return json.dumps(asdict(self), ensure_ascii=False)
 
 
+def is_questions_file(path: Path) -> bool:
+    """A ``<dataset>_questions_<x>.json`` file that is not an organiser's answered copy."""
+    return path.is_file() and path.match(QUESTIONS_GLOB) and ANSWERED_COPY_MARK not in path.name
+
+
 def questions_files(root: Path, split_folders: Iterable[str]) -> Iterator[tuple[str, str, Path]]:
     """Yield ``(split folder, category, questions file)`` for every questions file, sorted."""
     for split_folder in split_folders:
@@ -52,7 +66,8 @@ def questions_files(root: Path, split_folders: Iterable[str]) -> Iterator[tuple[
         for category_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
             for dataset_dir in sorted(p for p in category_dir.iterdir() if p.is_dir()):
                 for path in sorted(dataset_dir.glob(QUESTIONS_GLOB)):
-                    yield split_folder, category_dir.name, path
+                    if is_questions_file(path):
+                        yield split_folder, category_dir.name, path
 
 
 def resolve_image(dataset_dir: Path, name: str) -> Path | None:
@@ -72,25 +87,39 @@ def resolve_image(dataset_dir: Path, name: str) -> Path | None:
     return None
 
 
-def read_questions_file(
-    root: Path, split_folder: str, category: str, path: Path
-) -> tuple[list[Record], list[Problem]]:
-    """Turn one questions file into records; every unusable entry becomes a problem."""
-    rel_file = str(path.relative_to(root))
+def load_entries(path: Path, rel_file: str) -> tuple[list | None, list[Problem]]:
+    """The JSON list of one questions file as written, or None and the problem that stops it."""
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        return [], [Problem("merge", rel_file, None, f"not valid JSON: {error}")]
+        return None, [Problem("merge", rel_file, None, f"not valid JSON: {error}")]
     if not isinstance(entries, list):
         kind = type(entries).__name__
-        return [], [Problem("merge", rel_file, None, f"expected a JSON list, found {kind}")]
+        return None, [Problem("merge", rel_file, None, f"expected a JSON list, found {kind}")]
+    return entries, []
 
-    dataset_dir = path.parent
+
+def entry_uid(split_folder: str, path: Path, index: int) -> str:
+    """The stable id of entry ``index`` of questions file ``path``: what every stage keys on."""
+    return f"{split_folder}/{path.parent.name}/{path.stem}/{index}"
+
+
+def read_questions_file(
+    root: Path, split_folder: str, category: str, path: Path, *, images: bool = True
+) -> tuple[list[Record], list[Problem]]:
+    """Turn one questions file into records; every unusable entry becomes a problem.
+
+    With ``images=False`` no image is looked up: records carry no image paths, and no entry is
+    skipped for its images (scoring needs none).
+    """
+    rel_file = str(path.relative_to(root))
+    entries, problems = load_entries(path, rel_file)
+    if entries is None:
+        return [], problems
     records: list[Record] = []
-    problems: list[Problem] = []
     for index, entry in enumerate(entries):
         record, entry_problems = _read_entry(
-            entry, index, root, split_folder, category, dataset_dir, path, rel_file
+            entry, index, split_folder, category, path, rel_file, images
         )
         problems.extend(entry_problems)
         if record is not None:
@@ -98,63 +127,76 @@ def read_questions_file(
     return records, problems
 
 
-def _read_entry(
-    entry, index, root, split_folder, category, dataset_dir, path, rel_file
-) -> tuple[Record | None, list[Problem]]:
-    def skip(reason: str) -> tuple[None, list[Problem]]:
-        return None, [Problem("merge", rel_file, index, reason)]
-
+def _question_fields(entry, labelled: bool, note) -> tuple[dict | None, str | None]:
+    """The record fields an entry's text gives (no image is touched), or the reason it is
+    unusable. ``note(reason)`` records a repair."""
     if not isinstance(entry, dict):
-        return skip(f"entry is a {type(entry).__name__}, not an object")
-    missing = [name for name in REQUIRED_FIELDS if name not in entry or entry[name] is None]
+        return None, f"entry is a {type(entry).__name__}, not an object"
+    required = REQUIRED_FIELDS if labelled else tuple(f for f in REQUIRED_FIELDS if f != "Answer")
+    missing = [name for name in required if name not in entry or entry[name] is None]
     if missing:
-        return skip(f"missing field(s): {', '.join(missing)}")
+        return None, f"missing field(s): {', '.join(missing)}"
     try:
         task = normalise_task_type(entry["TaskType"])
     except UnknownTaskType as error:
-        return skip(str(error))
+        return None, str(error)
     if not isinstance(entry["Question"], str) or not entry["Question"].strip():
-        return skip("Question is empty or not a string")
+        return None, "Question is empty or not a string"
 
-    problems: list[Problem] = []
-    answer = entry["Answer"]
-    if not isinstance(answer, str):
+    answer = entry.get("Answer")
+    if answer is None:
+        answer = ""
+    elif not isinstance(answer, str):
         answer = answer_text(answer)
-        problems.append(
-            Problem(
-                "merge",
-                rel_file,
-                index,
-                f"Answer is a {type(entry['Answer']).__name__}; kept as its JSON text {answer!r}",
-                action="repaired",
-            )
-        )
+        kind = type(entry["Answer"]).__name__
+        note(f"Answer is a {kind}; kept as its JSON text {answer!r}")
 
     names = entry["ImageName"]
     names = [names] if isinstance(names, str) else names
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        return skip(f"ImageName must be a path or a list of paths, got {entry['ImageName']!r}")
+        return None, f"ImageName must be a path or a list of paths, got {entry['ImageName']!r}"
+    fields = {
+        "task": task,
+        "task_raw": entry["TaskType"],
+        "modality": str(entry["Modality"]),
+        "question": entry["Question"],
+        "answer": answer,
+        "image_names": names,
+    }
+    return fields, None
+
+
+def _read_entry(
+    entry, index, split_folder, category, path, rel_file, images
+) -> tuple[Record | None, list[Problem]]:
+    problems: list[Problem] = []
+
+    def note(reason: str) -> None:
+        problems.append(Problem("merge", rel_file, index, reason, action="repaired"))
+
+    def skip(reason: str) -> tuple[None, list[Problem]]:
+        return None, [*problems, Problem("merge", rel_file, index, reason)]
+
+    fields, reason = _question_fields(entry, split_folder not in UNLABELLED_FOLDERS, note)
+    if fields is None:
+        return skip(reason)
+    dataset_dir = path.parent
     paths = []
-    for name in names:
+    for name in fields["image_names"] if images else ():
         resolved = resolve_image(dataset_dir, name)
         if resolved is None:
             return skip(f"image not found: {dataset_dir / name}")
         paths.append(str(resolved))
 
     record = Record(
-        uid=f"{split_folder}/{dataset_dir.name}/{path.stem}/{index}",
+        uid=entry_uid(split_folder, path, index),
         dataset=dataset_dir.name,
         category=category,
         split_folder=split_folder,
         source_file=rel_file,
         entry_index=index,
-        task=task,
-        task_raw=entry["TaskType"],
-        modality=str(entry["Modality"]),
-        question=entry["Question"],
-        answer=answer,
-        image_names=names,
         image_paths=paths,
+        **fields,
     )
     return record, problems
 
@@ -166,13 +208,61 @@ def merge_tree(
     root = Path(root)
     if not root.is_dir():
         raise FileNotFoundError(f"FLARE data root {root} does not exist (config key data.root)")
+    files = ((root, *located) for located in questions_files(root, split_folders))
+    return read_files(files, images=True)
+
+
+def read_files(
+    files: Iterable[tuple[Path, str, str, Path]], *, images: bool
+) -> tuple[list[Record], list[Problem]]:
+    """Records and problems of ``(root, split folder, category, file)`` questions files."""
     records: list[Record] = []
     problems: list[Problem] = []
-    for split_folder, category, path in questions_files(root, split_folders):
-        file_records, file_problems = read_questions_file(root, split_folder, category, path)
+    for root, split_folder, category, path in files:
+        file_records, file_problems = read_questions_file(
+            root, split_folder, category, path, images=images
+        )
         records.extend(file_records)
         problems.extend(file_problems)
     return records, problems
+
+
+def locate_questions(
+    path: str | Path, split_folder: str = "validation-public"
+) -> list[tuple[Path, str, str, Path]]:
+    """``(root, split folder, category, file)`` of every questions file a user's path names.
+
+    ``path`` is one questions file (an answered ``withGT`` copy too, when named), a tree root
+    (then its ``split_folder``), or any folder inside a tree (every questions file beneath it).
+    Split folder, category and data set are read off each file's place in the tree. Raises
+    naming the path when it does not exist or holds no questions file.
+    """
+    path = Path(path).resolve()
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    if path.is_file():
+        files = [path]
+    else:
+        if any((path / folder).is_dir() for folder in SPLIT_FOLDERS):
+            if not (path / split_folder).is_dir():
+                raise ValueError(f"{path} is a FLARE tree without a {split_folder}/ folder")
+            path = path / split_folder
+        files = sorted(p for p in path.rglob(QUESTIONS_GLOB) if is_questions_file(p))
+    if not files:
+        raise ValueError(f"{path}: no questions file ({QUESTIONS_GLOB}, not *withGT*) found")
+    located = []
+    for file in files:
+        category_dir = file.parent.parent
+        split_dir = category_dir.parent
+        located.append((split_dir.parent, split_dir.name, category_dir.name, file))
+    return located
+
+
+def read_questions(
+    path: str | Path, split_folder: str = "validation-public", *, images: bool
+) -> tuple[list[Record], list[Problem]]:
+    """Records and problems of every questions file :func:`locate_questions` finds at ``path``."""
+    return read_files(locate_questions(path, split_folder), images=images)
 
 
 def merge_summary(records: list[Record], problems: list[Problem]) -> dict:

@@ -26,6 +26,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-images", type=int, default=24, help="images per data set")
     parser.add_argument("--val-images", type=int, default=8, help="images per data set")
+    parser.add_argument(
+        "--hidden-images", type=int, default=0, help="images per data set, answers withheld"
+    )
     parser.add_argument("--fault-rate", type=float, default=0.0)
     parser.add_argument("--image-size", type=_size, help="WIDTHxHEIGHT for every image")
     parser.add_argument("--image-format", choices=IMAGE_FORMATS)
@@ -38,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             train_images_per_dataset=args.train_images,
             val_images_per_dataset=args.val_images,
+            hidden_images_per_dataset=args.hidden_images,
             fault_rate=args.fault_rate,
             image_size=args.image_size,
             image_format=args.image_format,

@@ -16,6 +16,7 @@ class SyntheticConfig:
     seed: int = 0
     train_images_per_dataset: int = 24
     val_images_per_dataset: int = 8  # 0 writes no validation-public folder
+    hidden_images_per_dataset: int = 0  # > 0 writes validation-hidden/ (answers withheld)
     fault_rate: float = 0.0  # probability per image / entry of planting a fault
     image_size: tuple[int, int] | None = None  # (width, height); None = varied, 48..160 px
     image_format: str | None = None  # "png" / "jpeg" for every image; None = per data set
@@ -40,6 +41,8 @@ class SyntheticConfig:
             fail("train_images_per_dataset", "an integer >= 1")
         if not _is_int(self.val_images_per_dataset) or self.val_images_per_dataset < 0:
             fail("val_images_per_dataset", "an integer >= 0")
+        if not _is_int(self.hidden_images_per_dataset) or self.hidden_images_per_dataset < 0:
+            fail("hidden_images_per_dataset", "an integer >= 0")
         if not isinstance(self.fault_rate, int | float) or not 0 <= self.fault_rate <= 1:
             fail("fault_rate", "a number in [0, 1]")
         if self.image_size is not None and not (

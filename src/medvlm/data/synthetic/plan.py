@@ -28,9 +28,15 @@ class Split:
     folder: str  # "training"
     images: str  # "imagesTr"
     name: str  # the file suffix and the entries' ``Split`` value: "train"
+    answered: bool = True  # False: the questions file withholds its answers (an answered
+    # copy, ``<dataset>_questions_<name>_withGT.json``, is written beside it, as organisers have)
 
 
-SPLITS = (Split("training", "imagesTr", "train"), Split("validation-public", "imagesVal", "val"))
+SPLITS = (
+    Split("training", "imagesTr", "train"),
+    Split("validation-public", "imagesVal", "val"),
+    Split("validation-hidden", "imagesVal", "val", answered=False),
+)
 
 
 @dataclass
@@ -101,9 +107,13 @@ def plan_file(
 
 
 def plan_tree(config: SyntheticConfig) -> list[QuestionsFile]:
-    """Every questions file of the tree, data sets in ``DATASETS`` order, training first."""
+    """Every questions file of the tree, data sets in ``DATASETS`` order, in ``SPLITS`` order."""
     names = config.datasets or tuple(spec.name for spec in DATASETS)
-    counts = (config.train_images_per_dataset, config.val_images_per_dataset)
+    counts = (
+        config.train_images_per_dataset,
+        config.val_images_per_dataset,
+        config.hidden_images_per_dataset,
+    )
     files = []
     for spec in (spec for spec in DATASETS if spec.name in names):
         first = 0

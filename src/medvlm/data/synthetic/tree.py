@@ -33,14 +33,21 @@ def write_synthetic_tree(root: str | Path, config: SyntheticConfig, workers: int
     _prepare_root(root)
     started = time.perf_counter()
     files = plan_tree(config)
-    faults, extra = plant_faults(files, config.fault_rate, config.seed)
+    faults, extra = plant_faults(
+        [file for file in files if file.split.answered], config.fault_rate, config.seed
+    )
 
     images = [image for file in files for image in file.images if image.fault != "missing_image"]
     for file in files:
         (root / file.path).parent.joinpath(file.split.images).mkdir(parents=True, exist_ok=True)
     _write_images(root, images, workers)
     for file in files:
-        write_json(root / file.path, file.entries)
+        if file.split.answered:
+            write_json(root / file.path, file.entries)
+        else:
+            unanswered = [{k: v for k, v in e.items() if k != "Answer"} for e in file.entries]
+            write_json(root / file.path, unanswered)
+            write_json(root / file.path.replace(".json", "_withGT.json"), file.entries)
     if extra is not None:
         write_text(root / extra.path, extra.text)
 
