@@ -1,5 +1,6 @@
 """Config validation: defaults come from the schema, a wrong value names its key."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -66,3 +67,28 @@ def test_load_config_names_the_file(tmp_path):
     path.write_text(yaml.safe_dump({"data": {"root": "x"}, "shards": {"image_sizes": [4]}}))
     with pytest.raises(ConfigError, match=r"bad.yaml: config key shards.image_sizes.0"):
         load_config(path)
+
+
+@pytest.mark.parametrize("name", ["..", "../escape", "a/b", ".hidden", "-rf", "x" * 101, "a b"])
+@pytest.mark.parametrize("where", ["external", "data.datasets", "runs"])
+def test_names_that_become_paths_stay_one_plain_component(name, where):
+    from medvlm.runs import expand_runs
+
+    config = {"data": {"root": "x"}}
+    run = {"family": "paligemma", "image_size": 64}
+    if where == "external":
+        config["external"] = {name: {"predictions": "p.jsonl"}}
+    elif where == "data.datasets":
+        config["data"]["datasets"] = [name]
+    else:
+        config["runs"] = {name: run}
+    with pytest.raises(ValueError, match=rf"{where.rstrip('s')}.*{re.escape(repr(name))}"):
+        validate_config(config)
+        expand_runs(config["runs"], config["sweeps"])
+
+
+def test_usual_names_pass():
+    from medvlm.names import check_name
+
+    for name in ("BUS-UCLM-det", "IU_XRay", "study_batch_size8_learning_rate5e-05", "v1.2+lora"):
+        assert check_name(name, "x") == name

@@ -4,10 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from medvlm.io import write_json
+from medvlm.io import atomic_dir, write_json
 from medvlm.models.medgemma.checkpoints import (
     COMPLETE_MARKER,
-    atomic_dir,
     claim_resume_dir,
     last_complete_checkpoint,
 )

@@ -11,6 +11,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
+from medvlm.names import check_name
+
 SCHEMA_PATH = Path(__file__).resolve().parents[2] / "workflow" / "schemas" / "config.schema.yaml"
 
 
@@ -40,7 +42,9 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
 
 def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict:
     """Fill defaults into ``config`` in place and check it; raise :class:`ConfigError` naming
-    the first offending key. Returns the same dict for convenience."""
+    the first offending key. Names that become paths (external predictions, data sets) are
+    checked by :func:`medvlm.names.check_name`; run names by :func:`medvlm.runs.expand_runs`.
+    Returns the same dict for convenience."""
     schema = load_schema(schema_path)
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
@@ -49,6 +53,13 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
         key = ".".join(str(part) for part in error.absolute_path) or "<top level>"
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise ConfigError(f"config key {key}: {error.message}{more}")
+    try:
+        for name in config["external"]:
+            check_name(name, "config key external")
+        for name in config["data"]["datasets"]:
+            check_name(name, "config key data.datasets")
+    except ValueError as error:
+        raise ConfigError(str(error)) from None
     return config
 
 

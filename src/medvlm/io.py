@@ -1,33 +1,136 @@
-"""Atomic writes and JSON-lines files: every stage output goes through here.
+"""Atomic writes and reading JSON safely: every stage output and every JSON input goes through here.
 
-A stage that is killed half-way never leaves a truncated output behind: files are written to a
-temporary sibling and renamed into place (``os.replace`` is atomic on POSIX file systems).
+A stage that is killed half-way never leaves a truncated output behind: files (and directories)
+are written to a temporary sibling ``.<name>.<random>.tmp`` and renamed into place
+(``os.replace`` is atomic on POSIX file systems). A temporary left by a killed run is removed by
+the next write of the same output; each output has one writer at a time (Snakemake's rule, the
+workflow's lock). Outputs get the mode the umask gives, as any other tool's do.
+
+JSON from outside (questions files, records, predictions) is read by :func:`parse_json`, which
+turns everything that can go wrong with hostile text into one :class:`JSONError` with a reason:
+bytes that are not UTF-8, nesting too deep for the parser, integers longer than Python converts,
+lone surrogates (``"\\ud800"``, which no UTF-8 file can hold). A UTF-8 byte-order mark is read.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import tempfile
-from collections.abc import Iterable, Iterator
+import re
+import secrets
+import shutil
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+# A lone surrogate can only come from a \u escape; only text holding one is checked further.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+class JSONError(ValueError):
+    """JSON text that cannot be read; ``reason`` says why, without the file name."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def parse_json(text: str | bytes, object_pairs_hook: Callable | None = None) -> Any:
+    """The JSON value of ``text``; :class:`JSONError` for anything that cannot be read."""
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8-sig")
+        except UnicodeDecodeError as error:
+            raise JSONError(f"not UTF-8 text (byte {error.start})") from None
+    text = text.removeprefix("\ufeff")
+    try:
+        value = json.loads(text, object_pairs_hook=object_pairs_hook)
+    except json.JSONDecodeError as error:
+        raise JSONError(f"not valid JSON ({error.msg}, line {error.lineno})") from None
+    except RecursionError:
+        raise JSONError("not readable JSON (nested too deeply)") from None
+    except ValueError as error:  # an integer over sys.get_int_max_str_digits()
+        raise JSONError(f"not readable JSON ({error})") from None
+    if _SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise JSONError("holds a lone surrogate (\\ud800-\\udfff), not Unicode text") from None
+    return value
+
+
+def read_jsonl(path: str | os.PathLike) -> Iterator[Any]:
+    """Yield the JSON value on each non-empty line; a line that cannot be read raises
+    ``ValueError`` naming the file and the line."""
+    with open(path, "rb") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield parse_json(line)
+            except JSONError as error:
+                raise ValueError(f"{path}:{number}: {error.reason}") from None
+
+
+_LEFTOVER = r"\.{name}\.(?:[0-9a-f]{{12}}|[a-z0-9_]{{8}})(?:\.old)?\.tmp"
+
+
+def _remove_leftovers(target: Path) -> None:
+    """Remove the temporaries a killed earlier write of ``target`` left beside it."""
+    leftover = re.compile(_LEFTOVER.format(name=re.escape(target.name)))
+    with os.scandir(target.parent) as entries:
+        stale = [Path(e.path) for e in entries if leftover.fullmatch(e.name)]
+    for path in stale:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
+def _temporary(target: Path, kind: str = "") -> Path:
+    return target.parent / f".{target.name}.{secrets.token_hex(6)}{kind}.tmp"
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` when the block succeeds."""
+    """Yield a new empty file beside ``path``; rename it onto ``path`` when the block succeeds."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    _remove_leftovers(target)
+    while True:
+        tmp = _temporary(target)
+        try:  # created like any tool creates a file: 0o666 less the umask
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
-        yield tmp_path
-        os.replace(tmp_path, target)
+        yield tmp
+        os.replace(tmp, target)
     finally:
-        tmp_path.unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+
+
+@contextmanager
+def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a new empty directory beside ``path``; it replaces ``path`` when the block succeeds."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_leftovers(target)
+    tmp = _temporary(target)
+    tmp.mkdir()
+    try:
+        yield tmp
+        old = None
+        if target.exists():
+            old = _temporary(target, ".old")
+            os.replace(target, old)
+        os.replace(tmp, target)
+        if old is not None:
+            shutil.rmtree(old)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
@@ -50,15 +153,3 @@ def write_jsonl(path: str | os.PathLike, rows: Iterable[Any]) -> int:
             out.write("\n")
             count += 1
     return count
-
-
-def read_jsonl(path: str | os.PathLike) -> Iterator[dict]:
-    """Yield the JSON value on each non-empty line; a bad line raises naming file and line."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path}:{number}: not valid JSON ({error.msg})") from None

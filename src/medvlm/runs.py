@@ -19,6 +19,8 @@ import itertools
 import re
 from typing import Any
 
+from medvlm.names import check_name
+
 # Keys of a run that the workflow reads and a family never sees.
 WORKFLOW_KEYS = ("zero_shot",)
 # Keys a family reads (its own hyper-parameter sections are checked by the family itself).
@@ -78,8 +80,7 @@ def expand_runs(runs: dict | None, sweeps: dict | None) -> dict[str, dict]:
                 _set_dotted(run, dotted, value, f"sweeps.{sweep}")
             expanded[name] = run
     for name in expanded:
-        if _SAFE.search(name):
-            raise ValueError(f"run name {name!r}: use letters, digits and _ . + - only")
+        check_name(name, "run name")
     return expanded
 
 

@@ -1,4 +1,4 @@
-"""Resume state in the run's resume directory, and whole directories written atomically.
+"""Resume state in the run's resume directory, and copying a directory atomically.
 
 The trainer writes ``checkpoint-<step>/`` (adapter, optimiser, scheduler, RNG, trainer state)
 file by file, so a kill can leave a half-written one. :class:`MarkComplete` drops a marker into a
@@ -9,17 +9,13 @@ ones, and the trainer keeps the previous complete checkpoint until the next one 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from transformers import TrainerCallback
 
-from medvlm.io import write_json
+from medvlm.io import atomic_dir, write_json
 
 COMPLETE_MARKER = "complete.json"
 RUN_FILE = "run.json"
@@ -66,25 +62,6 @@ class MarkComplete(TrainerCallback):
         if state.is_world_process_zero:
             folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
             write_json(folder / COMPLETE_MARKER, {"step": state.global_step})
-
-
-@contextmanager
-def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
-    """Yield a fresh temporary directory beside ``target``; it replaces ``target`` on success."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield tmp
-        old = None
-        if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, old / target.name)
-        os.replace(tmp, target)
-        if old is not None:
-            shutil.rmtree(old)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def copy_dir(source: Path, target: Path) -> None:

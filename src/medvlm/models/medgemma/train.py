@@ -19,11 +19,10 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from medvlm.io import write_json
+from medvlm.io import atomic_dir, write_json
 from medvlm.models.base import SplitData
 from medvlm.models.medgemma.checkpoints import (
     MarkComplete,
-    atomic_dir,
     claim_resume_dir,
     copy_dir,
     last_complete_checkpoint,
