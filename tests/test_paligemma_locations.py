@@ -10,12 +10,12 @@ from medvlm.models.paligemma.locations import (
     answers_from_locations,
     box_tokens,
     decode_locations,
-    image_size,
     location_target,
     tokens_box,
 )
 from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION, Record
 from medvlm.tasks import task_spec
+from medvlm.tasks.framing import image_size
 
 QUESTION = "Define the position of the lesion in this image using its bounding box coordinates."
 XYWH = "Give the box of the lesion as [x, y, width, height]."

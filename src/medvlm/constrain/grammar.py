@@ -30,14 +30,18 @@ from medvlm.records import (
 )
 from medvlm.tasks import task_spec
 from medvlm.tasks.boxes import declares_xywh
+from medvlm.tasks.frame import NORMALIZED, NORMALIZED_MAX, PIXELS, check_frame
 from medvlm.tasks.multi_label import answer_separator
 from medvlm.tasks.options import lettered_options, offered_labels
 
-COORDINATE_DIGITS = 4  # pixel coordinates up to 9999
+COORDINATE_DIGITS = 4  # pixel coordinates up to 9999, normalised ones up to 1000
 BOX_LENGTH = 2 + 4 * COORDINATE_DIGITS + 3 * 2  # "[dddd, dddd, dddd, dddd]"
 ID_LENGTH = 4  # instance ids such as "1".."22", "X", "Y"
-NUMBER = f"/0|[1-9][0-9]{{0,{COORDINATE_DIGITS - 1}}}/"
-BOX_TERMINALS = f'BOX: "[" NUM ", " NUM ", " NUM ", " NUM "]"\nNUM: {NUMBER}'
+# A box coordinate in each frame (medvlm.tasks.frame): whole pixels, or 0..NORMALIZED_MAX.
+NUMBERS = {
+    PIXELS: f"/0|[1-9][0-9]{{0,{COORDINATE_DIGITS - 1}}}/",
+    NORMALIZED: f"/0|[1-9][0-9]{{0,{len(str(NORMALIZED_MAX)) - 2}}}|{NORMALIZED_MAX}/",
+}
 COUNT = "0|[1-9][0-9]{0,6}"
 MEASURE = "-?(0|[1-9][0-9]{0,3})(\\.[0-9]{1,3})?%?"
 # Report text: printable ASCII without "<" (chat and special-token markers) or "`" (code
@@ -58,21 +62,33 @@ class TaskLanguage:
     """The output language of one question: ``grammar(budget)`` gives its Lark text.
 
     corners: the language writes corner boxes whose order :mod:`.boxorder` must enforce.
+    frame: the box frame of detection answers (:mod:`medvlm.tasks.frame`).
     """
 
     task: str
     question: str
     corners: bool = False
+    frame: str = PIXELS
 
     def grammar(self, budget: int) -> str:
+        if self.task in BOX_TASKS:
+            return _GRAMMARS[self.task](self.question, budget, self.frame)
         return _GRAMMARS[self.task](self.question, budget)
 
 
-def language(task: str, question: str) -> TaskLanguage:
-    """The output language of a question of a canonical task type."""
+BOX_TASKS = (DETECTION, INSTANCE_DETECTION)
+
+
+def language(task: str, question: str, frame: str = PIXELS) -> TaskLanguage:
+    """The output language of a question of a canonical task type, boxes in ``frame``."""
     task_spec(task)  # a clear error for an unknown task type
-    corners = task in (DETECTION, INSTANCE_DETECTION) and not declares_xywh(question)
-    return TaskLanguage(task, question, corners)
+    corners = task in BOX_TASKS and not declares_xywh(question)
+    return TaskLanguage(task, question, corners, check_frame(frame))
+
+
+def box_terminals(frame: str) -> str:
+    """``BOX``: four coordinates of ``frame`` in a JSON list."""
+    return f'BOX: "[" NUM ", " NUM ", " NUM ", " NUM "]"\nNUM: {NUMBERS[frame]}'
 
 
 def _quote(text: str) -> str:
@@ -125,7 +141,7 @@ def _multi_label(question: str, budget: int) -> str:
     return _bounded("L0", budget, width) + "\n" + "\n".join(rules)
 
 
-def _detection(question: str, budget: int) -> str:
+def _detection(question: str, budget: int, frame: str) -> str:
     """``[]``, one bare box, or a list of at least two boxes (the target's three shapes)."""
     most = budget // (BOX_LENGTH + 2)
     shapes = ['"[]"']
@@ -135,10 +151,10 @@ def _detection(question: str, budget: int) -> str:
         shapes.append(f'"[" BOX (", " BOX){{1,{most - 1}}} "]"')
     if budget < 2:
         raise BudgetTooSmall(f"a detection answer needs 2 tokens, the budget is {budget}")
-    return f"start: ANSWER\nANSWER: {' | '.join(shapes)}\n{BOX_TERMINALS}"
+    return f"start: ANSWER\nANSWER: {' | '.join(shapes)}\n{box_terminals(frame)}"
 
 
-def _instance_detection(question: str, budget: int) -> str:
+def _instance_detection(question: str, budget: int, frame: str) -> str:
     """``{}`` or an object of id -> boxes with at most ``most`` boxes in all.
 
     ``B{k}`` is a box followed by at most ``k - 1`` more, each either in the same id's list
@@ -160,7 +176,7 @@ def _instance_detection(question: str, budget: int) -> str:
             f"KEY: {key}",
             'SEP: ", " | "], " KEY ": ["',
             *chain,
-            BOX_TERMINALS,
+            box_terminals(frame),
         ]
     )
 

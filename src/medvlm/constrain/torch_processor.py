@@ -11,6 +11,7 @@ from medvlm.constrain.grammar import TaskLanguage, language
 from medvlm.constrain.matchers import BatchConstraint
 from medvlm.constrain.vocab import Vocabulary, hf_vocabulary
 from medvlm.records import Record
+from medvlm.tasks.frame import PIXELS
 
 END_OF_TURN = "<end_of_turn>"
 
@@ -52,10 +53,11 @@ def end_ids(tokenizer) -> tuple[int, ...]:
 
 class ConstraintFactory:
     """A ``LogitsProcessorFactory``: per batch (one task type), one :class:`ConstrainedLogits`
-    with the task's ``max_new_tokens`` as budget."""
+    with the task's ``max_new_tokens`` as budget; detection boxes in ``frame``."""
 
-    def __init__(self, max_new_tokens: Mapping[str, int]):
+    def __init__(self, max_new_tokens: Mapping[str, int], frame: str = PIXELS):
         self.max_new_tokens = dict(max_new_tokens)
+        self.frame = frame
         self._vocab: tuple[object, Vocabulary] | None = None
 
     def vocabulary(self, tokenizer) -> Vocabulary:
@@ -64,6 +66,6 @@ class ConstraintFactory:
         return self._vocab[1]
 
     def __call__(self, records: list[Record], tokenizer, prompt_length: int) -> list:
-        languages = [language(r.task, r.question) for r in records]
+        languages = [language(r.task, r.question, self.frame) for r in records]
         budget = self.max_new_tokens[records[0].task]
         return [ConstrainedLogits(languages, self.vocabulary(tokenizer), budget, prompt_length)]

@@ -21,15 +21,16 @@ from medvlm.tasks.boxes import (
     format_box,
     is_box_json,
 )
+from medvlm.tasks.frame import PIXELS, units
 from medvlm.tasks.text import load_json
 
 
 class Detection:
     name = DETECTION
 
-    def prompt(self, question: str) -> str:
+    def prompt(self, question: str, frame: str = PIXELS) -> str:
         shape = box_shape(question)
-        return f"{question.strip()} Answer with the bounding box as {shape} in pixels."
+        return f"{question.strip()} Answer with the bounding box as {shape} {units(frame)}."
 
     def target(self, answer: str, question: str) -> str:
         xywh = declares_xywh(question)

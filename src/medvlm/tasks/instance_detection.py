@@ -34,6 +34,7 @@ from medvlm.tasks.boxes import (
     label_of,
     output_text,
 )
+from medvlm.tasks.frame import PIXELS, units
 from medvlm.tasks.scanner import Obj, scan
 from medvlm.tasks.text import load_json
 
@@ -75,11 +76,11 @@ def _id_order(key: str) -> tuple[int, float, str]:
 class InstanceDetection:
     name = INSTANCE_DETECTION
 
-    def prompt(self, question: str) -> str:
+    def prompt(self, question: str, frame: str = PIXELS) -> str:
         shape = box_shape(question)
         return (
             f"{question.strip()} Answer with a JSON object mapping each id to its list of "
-            f"{shape} boxes."
+            f"{shape} boxes {units(frame)}."
         )
 
     def target(self, answer: str, question: str) -> str:

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from medvlm.models.paligemma.inputs import batch_images, training_text
-from medvlm.models.paligemma.locations import LOC_TASKS, location_target, record_size
+from medvlm.models.paligemma.locations import LOC_TASKS, location_target
 from medvlm.models.paligemma.tokenizer import Tokenizer
 from medvlm.records import Record
 from medvlm.tasks import task_spec
+from medvlm.tasks.framing import record_size
 
 log = logging.getLogger(__name__)
 

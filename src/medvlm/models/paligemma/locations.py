@@ -13,18 +13,17 @@ target text, which the task parser then reads like any other answer.
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections.abc import Sequence
 
-from PIL import Image
-
-from medvlm.records import DETECTION, INSTANCE_DETECTION, Record
+from medvlm.records import DETECTION, Record
 from medvlm.tasks import task_spec
-from medvlm.tasks.boxes import Box, RawBox, declares_xywh, format_box
+from medvlm.tasks.boxes import Box
+from medvlm.tasks.frame import Size
+from medvlm.tasks.framing import BOX_TASKS, record_size, written_answer
 
-LOC_TASKS = (DETECTION, INSTANCE_DETECTION)
+LOC_TASKS = BOX_TASKS
 NUM_LOC = 1024
 DETECTION_LABEL = "object"
 SEPARATOR = " ; "
@@ -32,23 +31,6 @@ _OBJECT = re.compile(r"((?:<loc\d{4}>){4}) ([0-9A-Za-z]+)")
 _LOC = re.compile(r"<loc(\d{4})>")
 
 log = logging.getLogger(__name__)
-Size = tuple[int, int]  # (width, height) of the original image
-
-
-@functools.lru_cache(maxsize=65536)
-def image_size(path: str) -> Size:
-    """(width, height) of an image file, from its header."""
-    try:
-        with Image.open(path) as image:
-            return image.size
-    except OSError as error:
-        raise ValueError(f"{path}: cannot read the image size ({error})") from None
-
-
-def record_size(record: Record) -> Size:
-    if not record.image_paths:
-        raise ValueError(f"{record.uid}: no image path, so no size for location tokens")
-    return image_size(record.image_paths[0])
 
 
 def _loc(value: float, extent: int) -> int:
@@ -82,10 +64,6 @@ def location_target(task: str, answer: str, question: str, size: Size) -> str:
     return SEPARATOR.join(f"{box_tokens(box, size)} {label}" for box, label in objects)
 
 
-def _written(box: Box, xywh: bool) -> str:
-    return format_box(float(v) for v in RawBox(box, xywh=False).written(xywh))
-
-
 def decode_locations(task: str, text: str, question: str, size: Size) -> str | None:
     """The task's target text for a location-token answer; None unless ``text`` is exactly
     objects in that syntax (or empty: no object)."""
@@ -93,16 +71,13 @@ def decode_locations(task: str, text: str, question: str, size: Size) -> str | N
     matches = [_OBJECT.fullmatch(obj) for obj in objects]
     if not all(matches):
         return None
-    xywh = declares_xywh(question)
     found = [(tokens_box(m.group(1), size), m.group(2)) for m in matches]
     if task == DETECTION:
-        boxes = [_written(box, xywh) for box, _ in found]
-        return boxes[0] if len(boxes) == 1 else "[" + ", ".join(boxes) + "]"
-    grouped: dict[str, list[str]] = {}
+        return written_answer(task, [box for box, _ in found], question)
+    grouped: dict[str, list[Box]] = {}
     for box, key in found:
-        grouped.setdefault(key, []).append(_written(box, xywh))
-    body = ", ".join(f'"{key}": [{", ".join(boxes)}]' for key, boxes in grouped.items())
-    return task_spec(task).target("{" + body + "}", question)
+        grouped.setdefault(key, []).append(box)
+    return written_answer(task, grouped, question)
 
 
 def answers_from_locations(records: Sequence[Record], texts: Sequence[str]) -> list[str]:
