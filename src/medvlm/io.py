@@ -14,15 +14,19 @@ lone surrogates (``"\\ud800"``, which no UTF-8 file can hold). A UTF-8 byte-orde
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import reprlib
 import secrets
 import shutil
+import stat
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 # A lone surrogate can only come from a \u escape; only text holding one is checked further.
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
@@ -36,8 +40,14 @@ class JSONError(ValueError):
         self.reason = reason
 
 
-def parse_json(text: str | bytes, object_pairs_hook: Callable | None = None) -> Any:
-    """The JSON value of ``text``; :class:`JSONError` for anything that cannot be read."""
+def parse_json(
+    text: str | bytes, *, object_pairs_hook: Callable | None = None, whole_text: bool = True
+) -> Any:
+    """The JSON value of ``text``; :class:`JSONError` for anything that cannot be read.
+
+    With ``whole_text=False`` lone surrogates are left in the value, for a caller that checks
+    each part with :func:`is_unicode` (and names the part that holds one).
+    """
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8-sig")
@@ -50,14 +60,61 @@ def parse_json(text: str | bytes, object_pairs_hook: Callable | None = None) -> 
         raise JSONError(f"not valid JSON ({error.msg}, line {error.lineno})") from None
     except RecursionError:
         raise JSONError("not readable JSON (nested too deeply)") from None
-    except ValueError as error:  # an integer over sys.get_int_max_str_digits()
-        raise JSONError(f"not readable JSON ({error})") from None
-    if _SURROGATE_ESCAPE.search(text):
-        try:
-            json.dumps(value, ensure_ascii=False).encode("utf-8")
-        except UnicodeEncodeError:
-            raise JSONError("holds a lone surrogate (\\ud800-\\udfff), not Unicode text") from None
+    except ValueError:  # the only other error json.loads raises: an integer too long
+        digits = sys.get_int_max_str_digits()
+        raise JSONError(f"not readable JSON (an integer longer than {digits} digits)") from None
+    if whole_text and _SURROGATE_ESCAPE.search(text) and not is_unicode(value):
+        raise JSONError(LONE_SURROGATE)
     return value
+
+
+LONE_SURROGATE = "lone surrogate (\\ud800-\\udfff), not Unicode text"
+
+
+def is_unicode(value: Any) -> bool:
+    """Whether every string in a JSON value can be written as UTF-8 (holds no lone surrogate)."""
+    try:
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def brief(value: Any, limit: int = 120) -> str:
+    """``repr(value)`` for a message, cut to about ``limit`` characters (work bounded too)."""
+    text = _BRIEF.repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = _BRIEF.maxother = 120
+_BRIEF.maxlist = _BRIEF.maxdict = 8
+
+
+def printable(path: str | os.PathLike) -> str:
+    """A path as text that can always be written: bytes that are not UTF-8 shown as ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def open_regular(path: str | os.PathLike) -> BinaryIO:
+    """Open a regular file for reading. A FIFO, device or folder raises ``OSError`` saying what it
+    is, at once: the open does not block on a FIFO, and nothing is read from it."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = _KINDS.get(stat.S_IFMT(mode), "something else")
+        raise OSError(errno.EINVAL, f"not a regular file but {kind}", str(path))
+    return open(fd, "rb")
+
+
+_KINDS = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a FIFO",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+    stat.S_IFSOCK: "a socket",
+}
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[Any]:

@@ -9,18 +9,38 @@ checked without touching images (``images=False``: what scoring needs), and only
 images looked up (the merge and ``medvlm predict``). Questions files whose name holds ``withGT``
 (the organisers' answered copies of hidden files) are never picked up by a folder walk. In the
 unlabelled folders (``validation-hidden``, ``testing``) an entry needs no ``Answer``.
+
+Hostile trees are read safely. Links are followed, but a questions file must lie inside the
+data root and an image inside its data set folder once every link is resolved; one that does not
+is a problem ("outside the data root", "outside the data set folder") and is never opened. FIFOs
+and devices are never read from. A file that cannot be read or parsed (a folder, a broken link,
+JSON nested too deeply, an integer too long, bytes that are not UTF-8) is one problem for the
+file; an entry with a lone surrogate, a key written twice or an unusable image name is one
+problem for the entry. A data set name under two categories is one problem per clashing file.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
+import stat
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from medvlm.io import write_json, write_jsonl
+from medvlm.io import (
+    LONE_SURROGATE,
+    JSONError,
+    brief,
+    is_unicode,
+    open_regular,
+    parse_json,
+    printable,
+    write_json,
+    write_jsonl,
+)
 from medvlm.records import (
     REQUIRED_FIELDS,
     Record,
@@ -32,6 +52,7 @@ from medvlm.records import (
 log = logging.getLogger(__name__)
 
 QUESTIONS_GLOB = "*_questions_*.json"
+OUTSIDE_DATASET = "outside the data set folder"
 ANSWERED_COPY_MARK = "withGT"  # in the name of an organiser's answered copy of a hidden file
 SPLIT_FOLDERS = ("training", "validation-public", "validation-hidden", "testing")
 UNLABELLED_FOLDERS = ("validation-hidden", "testing")  # their questions carry no answers
@@ -52,8 +73,11 @@ class Problem:
 
 
 def is_questions_file(path: Path) -> bool:
-    """A ``<dataset>_questions_<x>.json`` file that is not an organiser's answered copy."""
-    return path.is_file() and path.match(QUESTIONS_GLOB) and ANSWERED_COPY_MARK not in path.name
+    """Named ``<dataset>_questions_<x>.json``, and not an organiser's answered copy.
+
+    The name decides: a folder or a broken link with such a name is read, and becomes a problem.
+    """
+    return path.match(QUESTIONS_GLOB) and ANSWERED_COPY_MARK not in path.name
 
 
 def questions_files(root: Path, split_folders: Iterable[str]) -> Iterator[tuple[str, str, Path]]:
@@ -70,32 +94,96 @@ def questions_files(root: Path, split_folders: Iterable[str]) -> Iterator[tuple[
                         yield split_folder, category_dir.name, path
 
 
-def resolve_image(dataset_dir: Path, name: str) -> Path | None:
-    """Find an image named in ``ImageName``: as written, else its basename in the images folder.
+class ImageRefused(Exception):
+    """An ``ImageName`` that names no usable image; ``reason`` says why."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+def inside(path: str, folder: str) -> bool:
+    """Whether the real path ``path`` lies in the real folder ``folder``."""
+    return os.path.commonpath([path, folder]) == folder
+
+
+def resolve_image(dataset_dir: Path, name: str) -> Path:
+    """The real path of an image named in ``ImageName``: as written, else its basename in the
+    images folder; :class:`ImageRefused` when there is none inside the data set folder.
 
     Real files write ``imagesTr/x.jpg`` relative to the data set folder; some loaders in the wild
     only keep the basename, so a name that is not found as written is looked up in ``images*/``.
+    A name that climbs out (absolute, ``..``) is refused as written, without a look-up; a link
+    that resolves outside is refused; neither target is ever touched.
     """
-    direct = dataset_dir / name
-    if direct.is_file():
-        return direct.resolve()
-    basename = Path(name).name
-    for images_dir in sorted(dataset_dir.glob("images*")):
-        candidate = images_dir / basename
-        if candidate.is_file():
-            return candidate.resolve()
-    return None
+    if "\0" in name:
+        raise ImageRefused(f"ImageName holds a NUL character: {brief(name)}")
+    written = os.path.normpath(name)
+    if os.path.isabs(written) or written == ".." or written.startswith("../"):
+        raise ImageRefused(f"{OUTSIDE_DATASET}: image {brief(name)}")
+    folder = os.path.realpath(dataset_dir)
+    candidates = [dataset_dir / written]
+    candidates += [images / Path(written).name for images in sorted(dataset_dir.glob("images*"))]
+    refusals = []
+    for candidate in candidates:
+        real = os.path.realpath(candidate)
+        if not inside(real, folder):
+            link = f"a link to {printable(real)}"
+            refusals.append(f"{OUTSIDE_DATASET}: image {brief(name)} is {link}")
+            continue
+        try:
+            if stat.S_ISREG(os.stat(real).st_mode):
+                if not is_unicode(real):
+                    raise ImageRefused(f"image path not UTF-8 text: {printable(real)}")
+                return Path(real)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        except OSError as error:  # a name too long, a link loop, no permission
+            refusals.append(f"image cannot be used: {brief(name)} ({error.strerror})")
+    raise ImageRefused(refusals[0] if refusals else f"image not found: {dataset_dir / name}")
 
 
-def load_entries(path: Path, rel_file: str) -> tuple[list | None, list[Problem]]:
-    """The JSON list of one questions file as written, or None and the problem that stops it."""
+def _object(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object as a dict that remembers the keys written more than once."""
+    found = _Object(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        found.repeated = sorted({key for key, _ in pairs if key in seen or seen.add(key)})
+    return found
+
+
+class _Object(dict):
+    repeated: list[str] = []
+
+
+def load_entries(root: Path, path: Path, rel_file: str) -> tuple[list | None, list[Problem]]:
+    """The JSON list of one questions file as written, or None and the problem that stops it.
+
+    The file is opened only when it lies inside the data root, and only read when it is a
+    regular file.
+    """
+
+    def stop(reason: str) -> tuple[None, list[Problem]]:
+        return None, [Problem("merge", rel_file, None, reason)]
+
+    if not is_unicode(str(path)):
+        return stop("path not UTF-8 text")
+    real = os.path.realpath(path)
+    if not inside(real, os.path.realpath(root)):
+        return stop(f"outside the data root: a link to {printable(real)}")
     try:
-        entries = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        return None, [Problem("merge", rel_file, None, f"not valid JSON: {error}")]
+        with open_regular(path) as handle:
+            data = handle.read()
+    except OSError as error:
+        broken = " (a broken link)" if os.path.islink(path) else ""
+        return stop(f"cannot read: {error.strerror}{broken}")
+    try:
+        entries = parse_json(data, object_pairs_hook=_object, whole_text=False)
+    except JSONError as error:
+        return stop(error.reason)
     if not isinstance(entries, list):
         kind = type(entries).__name__
-        return None, [Problem("merge", rel_file, None, f"expected a JSON list, found {kind}")]
+        return stop(f"expected a JSON list, found {kind}")
     return entries, []
 
 
@@ -112,8 +200,8 @@ def read_questions_file(
     With ``images=False`` no image is looked up: records carry no image paths, and no entry is
     skipped for its images (scoring needs none).
     """
-    rel_file = str(path.relative_to(root))
-    entries, problems = load_entries(path, rel_file)
+    rel_file = printable(path.relative_to(root))
+    entries, problems = load_entries(root, path, rel_file)
     if entries is None:
         return [], problems
     records: list[Record] = []
@@ -132,6 +220,12 @@ def _question_fields(entry, labelled: bool, note) -> tuple[dict | None, str | No
     unusable. ``note(reason)`` records a repair."""
     if not isinstance(entry, dict):
         return None, f"entry is a {type(entry).__name__}, not an object"
+    repeated = getattr(entry, "repeated", ())
+    if repeated:
+        return None, f"key written more than once: {', '.join(map(brief, repeated))}"
+    if not is_unicode(entry):
+        fields = [brief(key) for key, value in entry.items() if not is_unicode([key, value])]
+        return None, f"{LONE_SURROGATE}: {', '.join(fields)}"
     required = REQUIRED_FIELDS if labelled else tuple(f for f in REQUIRED_FIELDS if f != "Answer")
     missing = [name for name in required if name not in entry or entry[name] is None]
     if missing:
@@ -149,12 +243,12 @@ def _question_fields(entry, labelled: bool, note) -> tuple[dict | None, str | No
     elif not isinstance(answer, str):
         answer = answer_text(answer)
         kind = type(entry["Answer"]).__name__
-        note(f"Answer is a {kind}; kept as its JSON text {answer!r}")
+        note(f"Answer is a {kind}; kept as its JSON text {brief(answer)}")
 
     names = entry["ImageName"]
     names = [names] if isinstance(names, str) else names
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        return None, f"ImageName must be a path or a list of paths, got {entry['ImageName']!r}"
+        return None, f"ImageName must be a path or a list of paths, got {brief(entry['ImageName'])}"
     fields = {
         "task": task,
         "task_raw": entry["TaskType"],
@@ -183,10 +277,10 @@ def _read_entry(
     dataset_dir = path.parent
     paths = []
     for name in fields["image_names"] if images else ():
-        resolved = resolve_image(dataset_dir, name)
-        if resolved is None:
-            return skip(f"image not found: {dataset_dir / name}")
-        paths.append(str(resolved))
+        try:
+            paths.append(str(resolve_image(dataset_dir, name)))
+        except ImageRefused as refused:
+            return skip(refused.reason)
 
     record = Record(
         uid=entry_uid(split_folder, path, index),
@@ -218,7 +312,17 @@ def read_files(
     """Records and problems of ``(root, split folder, category, file)`` questions files."""
     records: list[Record] = []
     problems: list[Problem] = []
+    home: dict[str, str] = {}  # data set name -> the category folder it was first read under
     for root, split_folder, category, path in files:
+        dataset = path.parent.name
+        first = home.setdefault(dataset, f"{split_folder}/{category}")
+        if first.split("/")[1] != category:
+            reason = (
+                f"data set name under two categories: {brief(dataset)} is also a data set of "
+                f"{first}; skipped (rename one of the folders)"
+            )
+            problems.append(Problem("merge", printable(path.relative_to(root)), None, reason))
+            continue
         file_records, file_problems = read_questions_file(
             root, split_folder, category, path, images=images
         )
