@@ -22,7 +22,7 @@ def test_minimal_config_is_filled_in():
     config = validate_config({"data": {"root": "/flare"}})
     assert config["results"] == "results"
     assert config["data"]["split_folders"] == ["training", "validation-public"]
-    assert config["shards"] == {"image_sizes": [224], "threads": 2}
+    assert config["shards"] == {"image_sizes": [224], "threads": 2, "max_pixels": None}
     assert config["runs"] == {}
 
 

@@ -1,5 +1,7 @@
 """load_rgb: mode conversions with exact pixel values, antialiased resize, JPEG draft, errors."""
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -140,3 +142,54 @@ def test_bad_size(tmp_path):
     path = save(tmp_path, "g.png", np.zeros((2, 2), dtype=np.uint8))
     with pytest.raises(ValueError, match="positive integer"):
         load_rgb(path, 0)
+
+
+# Wide modes map their range onto 0..255; a 4×1 image resized to 4×4 keeps each column's value.
+@pytest.mark.parametrize(
+    ("values", "dtype", "mode"),
+    [
+        # float by its real range 0..1: v·255 = 0, 63.75, 127.5, 255 → 0, 64, 128, 255
+        ([0.0, 0.25, 0.5, 1.0], np.float32, "F"),
+        # 32-bit beyond 16 bits by its real range -1000..3000: (v+1000)·255/4000, the same numbers
+        ([-1000, 0, 1000, 3000], np.int32, "I"),
+    ],
+)
+def test_wide_modes_are_scaled_by_their_real_range(tmp_path, values, dtype, mode):
+    path = save(tmp_path, "w.tif", np.array([values], dtype=dtype))
+    assert Image.open(path).mode == mode
+    out = load_rgb(path, 4)
+    np.testing.assert_array_equal(out[2, :, 1], [0, 64, 128, 255])
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_float_image_with_nan_or_infinity_is_refused(tmp_path, bad):
+    values = np.ones((20, 20), dtype=np.float32)
+    values[7, 11] = bad
+    with pytest.raises(ImageError, match="NaN or infinite"):
+        load_rgb(save(tmp_path, "f.tif", values), 4)
+
+
+def test_pixel_limit_counts_the_pixels_the_decoder_makes(tmp_path):
+    png = save(tmp_path, "p.png", np.zeros((10, 10), dtype=np.uint8))
+    with pytest.raises(ImageError, match=r"too many pixels: 10×10 = 100, over the limit of 99"):
+        load_rgb(png, 4, max_pixels=99)
+    assert load_rgb(png, 4, max_pixels=100).shape == (4, 4, 3)
+    # an 800×800 JPEG shrunk to 16 px is decoded at 1/8 scale: 100×100 = 10,000 pixels
+    jpeg = save(tmp_path, "j.jpg", np.zeros((800, 800, 3), dtype=np.uint8))
+    assert load_rgb(jpeg, 16, max_pixels=10_000).shape == (16, 16, 3)
+    with pytest.raises(ImageError, match="too many pixels"):
+        load_rgb(jpeg, 16, max_pixels=9_999)
+
+
+def test_pillow_default_limit_applies_and_pillow_check_stays_on(tmp_path):
+    limit = Image.MAX_IMAGE_PIXELS
+    with pytest.raises(ImageError, match=f"over the limit of {limit:,}"):
+        load_rgb(save(tmp_path, "wide.png", np.zeros((1, limit + 1), dtype=np.uint8)), 4)
+    assert Image.MAX_IMAGE_PIXELS == limit
+
+
+def test_fifo_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "a.png"
+    os.mkfifo(fifo)
+    with pytest.raises(ImageError, match="cannot open: not a regular file but a FIFO"):
+        load_rgb(fifo, 4)

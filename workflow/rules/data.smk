@@ -67,6 +67,8 @@ rule shards:
         f"{RESULTS}/logs/shards/{{split}}_{{size}}.log",
     conda:
         "../../envs/base.yaml"
+    params:
+        max_pixels=config["shards"]["max_pixels"],
     threads: config["shards"]["threads"]
     script:
         "../scripts/shards.py"

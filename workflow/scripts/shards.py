@@ -11,4 +11,5 @@ build_shards(
     Path(snakemake.output.index).parent,
     size=int(snakemake.wildcards.size),
     threads=snakemake.threads,
+    max_pixels=snakemake.params.max_pixels,
 )

@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from medvlm.data.flare import Problem
 from medvlm.data.images import ImageError, load_rgb
-from medvlm.io import atomic_path, write_json, write_jsonl
+from medvlm.io import atomic_path, printable, write_json, write_jsonl
 from medvlm.parallel import process_pool
 from medvlm.records import iter_records
 
@@ -42,9 +42,18 @@ Decoded = Iterator[tuple[int, bytes | None, str | None]]  # (row, pixels, failur
 
 
 def build_shards(
-    split_jsonl: str | os.PathLike, out_dir: str | os.PathLike, size: int, threads: int = 1
+    split_jsonl: str | os.PathLike,
+    out_dir: str | os.PathLike,
+    size: int,
+    threads: int = 1,
+    max_pixels: int | None = None,
 ) -> dict:
-    """Build the shard of one split at one image size; return the counts."""
+    """Build the shard of one split at one image size; return the counts.
+
+    ``max_pixels``: the most pixels one image may decode to (None: Pillow's bomb limit); a
+    larger one is a problem line, as is an image that became a link since the merge (the merge
+    records real paths, so a link there now was put there since).
+    """
     if not isinstance(size, int) or size < 1:
         raise ValueError(f"image size must be a positive integer, got {size!r}")
     if threads < 1:
@@ -56,7 +65,7 @@ def build_shards(
     if not paths:
         raise ValueError(f"{split_jsonl}: no record with an image; nothing to shard")
 
-    failed = _write_images(paths, out_dir / IMAGES_FILE, size, threads)
+    failed = _write_images(paths, out_dir / IMAGES_FILE, size, threads, max_pixels)
     for row, reason in sorted(failed.items()):
         users = ", ".join(image_users[paths[row]])
         problems.append(Problem("shards", paths[row], users, reason))
@@ -125,11 +134,13 @@ def _collect(
     return total, record_paths, image_users
 
 
-def _write_images(paths: list[str], target: Path, size: int, threads: int) -> dict[int, str]:
+def _write_images(
+    paths: list[str], target: Path, size: int, threads: int, max_pixels: int | None
+) -> dict[int, str]:
     """Decode every path into its row of a new ``.npy`` at ``target``; return failed rows."""
     row_bytes = size * size * 3
     failed: dict[int, str] = {}
-    with _decoder(size, threads) as decode_all, atomic_path(target) as tmp:
+    with _decoder(size, threads, max_pixels) as decode_all, atomic_path(target) as tmp:
         header = np.lib.format.open_memmap(
             tmp, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3)
         )
@@ -152,12 +163,14 @@ def _write_images(paths: list[str], target: Path, size: int, threads: int) -> di
 
 
 @contextmanager
-def _decoder(size: int, threads: int) -> Iterator[Callable[[list[str]], Decoded]]:
+def _decoder(
+    size: int, threads: int, max_pixels: int | None
+) -> Iterator[Callable[[list[str]], Decoded]]:
     """A function from paths to ``(row, pixels, failure reason)`` in row order.
 
     The pool is made before the progress bar starts its thread (see ``process_pool``).
     """
-    decode = partial(_decode_row, size=size)
+    decode = partial(_decode_row, size=size, max_pixels=max_pixels)
     if threads == 1:
         yield lambda paths: map(decode, enumerate(paths))
         return
@@ -165,10 +178,15 @@ def _decoder(size: int, threads: int) -> Iterator[Callable[[list[str]], Decoded]
         yield lambda paths: pool.imap(decode, enumerate(paths), chunksize=CHUNK_SIZE)
 
 
-def _decode_row(item: tuple[int, str], size: int) -> tuple[int, bytes | None, str | None]:
+def _decode_row(
+    item: tuple[int, str], size: int, max_pixels: int | None
+) -> tuple[int, bytes | None, str | None]:
     row, path = item
+    real = os.path.realpath(path)
+    if real != os.path.abspath(path):
+        return row, None, f"changed since the merge: now a link to {printable(real)}; not opened"
     try:
-        return row, load_rgb(path, size).tobytes(), None
+        return row, load_rgb(path, size, max_pixels).tobytes(), None
     except ImageError as error:
         return row, None, error.reason
 
