@@ -1,7 +1,7 @@
 """Rule score: one run's predictions on one split against the references → score file."""
 
 from medvlm.logs import setup_logging
-from medvlm.metrics.score import score_files
+from medvlm.metrics.scoring import score_files
 
 setup_logging(snakemake.log[0])
 settings = snakemake.params.evaluate

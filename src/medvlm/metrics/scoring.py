@@ -1,4 +1,7 @@
-"""Score a list of items under several evaluator profiles into one JSON-serialisable dict.
+"""Score items under several evaluator profiles into one JSON-serialisable dict; score files.
+
+:func:`score_items` scores a list of items; :func:`score_files` pairs a predictions file with its
+references (:mod:`medvlm.metrics.pairing`), scores them and writes the score file.
 
 JSON has no NaN or infinity. An undefined metric (R² of constant references, F1 of an empty task)
 is written as ``null``. A public profile that reproduces an infinite MAE (its evaluator's answer
@@ -8,17 +11,24 @@ says what the evaluator said without producing invalid JSON.
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from collections import Counter
 from collections.abc import Sequence
+from numbers import Number
 from typing import Any
 
 import numpy as np
 
-from medvlm.metrics.bootstrap import DEFAULT_REPLICATES
+from medvlm.io import write_json
+from medvlm.metrics.bootstrap import DEFAULT_REPLICATES, LEVEL
 from medvlm.metrics.items import Item
+from medvlm.metrics.pairing import pair
 from medvlm.metrics.profiles import load_profile
 from medvlm.metrics.profiles.default import ReportJudge
+
+log = logging.getLogger(__name__)
 
 DEFAULT_PROFILES = ("default", "study")
 
@@ -49,8 +59,9 @@ def score_items(
     """``{"profiles": {name: {task: {"pooled": {...}, "n": ..., ...}}}}`` for each profile.
 
     The default profile adds ``ci`` and ``by_dataset``; the others report pooled values only, as
-    their evaluators do. Every profile module is loaded before any scoring starts, so a missing
-    one fails at once with its name.
+    their evaluators do: numbers under ``pooled``, anything else their evaluator reports (nested
+    breakdowns, labels) under ``details``. Every profile module is loaded before any scoring
+    starts, so a missing one fails at once with its name.
     """
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
@@ -62,7 +73,61 @@ def score_items(
             results[name] = module.score(items, bootstrap=bootstrap, seed=seed, judge=judge)
         else:
             results[name] = {
-                task: {"n": counts[task], "pooled": metrics}
+                task: _public_entry(counts[task], metrics)
                 for task, metrics in module.score(items).items()
             }
     return json_safe({"profiles": results})
+
+
+def _public_entry(n: int, metrics: dict[str, Any]) -> dict[str, Any]:
+    pooled = {k: v for k, v in metrics.items() if isinstance(v, Number)}
+    details = {k: v for k, v in metrics.items() if k not in pooled}
+    return {"n": n, "pooled": pooled, **({"details": details} if details else {})}
+
+
+def _judge(directory: str | None) -> ReportJudge | None:
+    if directory is None:
+        return None
+    try:
+        from medvlm.metrics.green import GreenJudge
+    except ModuleNotFoundError as error:
+        raise ValueError(f"a GREEN judge needs medvlm.metrics.green ({error})") from None
+    return GreenJudge(directory)
+
+
+def score_files(
+    references: str | os.PathLike,
+    predictions: str | os.PathLike,
+    out: str | os.PathLike,
+    profiles: Sequence[str] = DEFAULT_PROFILES,
+    bootstrap: int = DEFAULT_REPLICATES,
+    seed: int = 0,
+    green_judge: str | None = None,
+) -> dict:
+    """Score one predictions file against its references and write the score file.
+
+    Both paths take every form :mod:`medvlm.metrics.pairing` reads. Nothing is written when
+    either side cannot be read.
+    """
+    if bootstrap < 0 or seed < 0:
+        raise ValueError("bootstrap and seed must be >= 0")
+    judge = _judge(green_judge)
+    pairing = pair(references, predictions)
+    scores = score_items(pairing.items, list(profiles), bootstrap, seed, judge)
+    missing = pairing.missing_report()
+    result = {
+        "inputs": {
+            "references": str(references),
+            "predictions": str(predictions),
+            "n_items": len(pairing.items),
+        },
+        "bootstrap": {"replicates": bootstrap, "seed": seed, "level": LEVEL},
+        "missing": missing,
+        **scores,
+    }
+    write_json(out, result)
+    counts = ", ".join(
+        f"{v} {k[2:].replace('_', ' ')}" for k, v in missing.items() if k[:2] == "n_"
+    )
+    log.info("scored %d questions (%s) -> %s", len(pairing.items), counts, out)
+    return result

@@ -1,14 +1,16 @@
 """Profile ``paligemma``: the evaluator of ``medfm-flare/FLARE25-PaliGemma``, reproduced.
 
 Sources: ``eval.py`` (the metrics) and ``inference.py`` (``parse_answer``, which turns the raw
-model output into the ``Answer`` that ``eval.py`` reads). The published PaliGemma numbers come
-from both, so each raw prediction first goes through ``inference.py``'s cleanup: strip; keep the
-text after the prompt's last sentence ("Please provide a clear and concise answer.") if echoed;
-drop the first line when there are several; then per task: classification keeps the last line,
-multi-label rejoins ``;``-separated parts with ``"; "``, detection keeps the first-``{`` to
-last-``}`` (or ``[`` to ``]``) span re-serialised as JSON, counting and regression keep the first
-number or ``"0"`` when there is none. References are read as written. Metric names are
-``eval.py``'s own.
+model output into the ``Answer`` that ``eval.py`` reads). The clean-up belongs to producing
+answers, so it applies to raw model output only (``Item.submitted`` False: our own runs'
+predictions): strip; keep the text after the prompt's last sentence ("Please provide a clear and
+concise answer.") if echoed; drop the first line when there are several; then per task:
+classification keeps the last line, multi-label rejoins ``;``-separated parts with ``"; "``,
+detection keeps the first-``{`` to last-``}`` (or ``[`` to ``]``) span re-serialised as JSON,
+counting and regression keep the first number or ``"0"`` when there is none. A submitted
+``Answer`` (a FLARE-format predictions file: already some ``inference.py``'s output) is scored as
+written, as ``eval.py`` scores it, so a counting or regression ``Answer`` that is not a plain
+number makes that MAE ``inf``. References are read as written. Metric names are ``eval.py``'s own.
 
 ``eval.py`` then pools rows by lower-cased ``TaskType`` over all data sets: classification is
 sklearn's balanced accuracy on ``strip().lower()`` text; multi-label is micro F1 over labels split
@@ -195,7 +197,10 @@ def score(items: list[Item], green_judge: GreenScorer | None = None) -> dict[str
     results = {}
     for task, group in group_by_task(items).items():
         refs = [item.reference for item in group]
-        answers = [inference_answer(item.prediction, task) for item in group]
+        answers = [
+            item.prediction if item.submitted else inference_answer(item.prediction, task)
+            for item in group
+        ]
         if task != REPORT_GENERATION:
             metrics = _METRICS[task](refs, answers)
         elif green_judge is None:

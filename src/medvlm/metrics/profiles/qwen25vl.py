@@ -9,9 +9,20 @@ after the last ``assistant\\n`` (else after the last ``assistant:``, any case), 
 ``system\\n``/``user\\n``, then the text after the last ``Answer:``. References go through the
 same cleaning and parsing for multi-label, detection and instance detection; classification
 references are taken raw; counting references are ``int(float(text))``, regression references
-``float(text)``. A sample whose prediction or reference does not parse is dropped (the
+``float(text)``. A sample whose prediction or reference does not parse is skipped (the
 evaluator's per-sample handler skips its batch of one), so MAE covers only what parsed and is
 ``inf`` when nothing did or when its conversion or MAE step fails (sklearn refuses NaN and inf).
+
+Reported per task, with the evaluator's names: its ``metrics`` entries, and beside them
+``num_examples``, ``valid_examples`` and ``skipped_examples`` (only counting and regression skip
+samples). Instance detection adds, when its IoU sweep succeeds: ``f1_score_at_03``,
+``f1_score_at_05``, ``average_f1``, ``precision_at_03``, ``recall_at_03``, ``detailed_metrics``
+(F1, precision, recall, tp, fp, fn at IoU > 0.3, 0.4, 0.5, 0.6, 0.7 as ``IoU_<t>``),
+``coco_style_metrics`` (their means), ``per_chromosome_metrics`` (per id at IoU >= 0.3, where a
+predicted box that is not four numbers counts neither way) and ``metrics_version`` ``"v2"`` with
+the two ``primary_metric_*`` labels; when the sweep fails, ``metrics_version``
+``"v1_original_only"`` and the ``error`` text. In the score file the numbers go to ``pooled``, the
+nested entries and labels to ``details``.
 
 Kept as the evaluator has them, although they look like bugs:
 
@@ -22,10 +33,14 @@ Kept as the evaluator has them, although they look like bugs:
   empty reference skipped;
 - instance detection: the IoU sweep (0.3 to 0.7) uses an unguarded IoU, so a predicted box of the
   wrong length makes it fail and only the primary F1 (IoU > 0.5) is reported;
-- a reference such as ``"21.67%"`` fails ``float()`` and its sample is dropped.
+- a reference such as ``"21.67%"`` fails ``float()`` and its sample is skipped.
 
-Not reproduced: the evaluator's "green_score" (a keyword heuristic, not GREEN; see
-docs/evaluators.md) and its keyword "clinical_efficacy"; report generation reports BLEU only.
+Not reproduced: the evaluator's "green_score" and its eight ``green_*`` sub-scores (a keyword
+heuristic, not GREEN; see docs/evaluators.md), ``clinical_efficacy``, ``avg_ref_entities``,
+``avg_gen_entities`` and ``most_missed_entities`` (the same heuristic's counts): report generation
+reports BLEU only. The ``overall`` block (the sums of the per-task counts, the run's time and
+date) is not repeated. Chromosome ids are walked in set order, as in the evaluator; when boxes of
+several wrong lengths occur, which unpacking message ``error`` holds can depend on that order.
 """
 
 from __future__ import annotations
@@ -221,7 +236,10 @@ def _instances(cleaned: str) -> dict[str, list[list[int]]]:
         return {}
 
 
-def _instance_counts(pairs, overlap, threshold: float) -> tuple[int, int, int]:
+Counts = tuple[int, int, int]
+
+
+def _instance_counts(pairs, overlap, threshold: float) -> Counts:
     tp = fp = fn = 0
     for pred, ref in pairs:
         for key in set(ref) | set(pred):
@@ -231,7 +249,31 @@ def _instance_counts(pairs, overlap, threshold: float) -> tuple[int, int, int]:
     return tp, fp, fn
 
 
-def _instance_detection(items: list[Item]) -> dict[str, float]:
+def _counted(tp: int, fp: int, fn: int) -> dict[str, float]:
+    precision, recall, f1 = precision_recall_f1(tp, fp, fn)
+    return {"f1_score": f1, "precision": precision, "recall": recall, "tp": tp, "fp": fp, "fn": fn}
+
+
+def _four_numbers(box) -> bool:
+    return isinstance(box, list) and len(box) == 4
+
+
+def _per_chromosome(pairs) -> dict[str, dict[str, float]]:
+    """Counts per id at IoU >= 0.3. A predicted box that is not four numbers is ignored (neither
+    matched nor a false positive); such a reference box can only be a false negative."""
+    counts: dict[str, Counts] = {}
+    for pred, ref in pairs:
+        for key in set(ref) | set(pred):
+            pred_boxes = [box for box in pred.get(key, []) if _four_numbers(box)]
+            ref_boxes = ref.get(key, [])
+            valid_refs = [box for box in ref_boxes if _four_numbers(box)]
+            hits = match_in_order(pred_boxes, valid_refs, corner_iou, 0.3, inclusive=True)
+            tp, fp, fn = counts.get(key, (0, 0, 0))
+            counts[key] = (tp + hits, fp + len(pred_boxes) - hits, fn + len(ref_boxes) - hits)
+    return {key: _counted(*c) for key, c in counts.items()}
+
+
+def _instance_detection(items: list[Item]) -> dict:
     pairs = [
         (_instances(clean_output(item.prediction)), _instances(clean_output(item.reference)))
         for item in items
@@ -240,14 +282,31 @@ def _instance_detection(items: list[Item]) -> dict[str, float]:
     metrics = {"f1_score": f1, "precision": precision, "recall": recall}
     metrics.update(valid_samples=float(len(items)))
     try:  # the sweep's IoU is unguarded: a malformed box drops the sweep, as in the evaluator
-        sweep = {t: precision_recall_f1(*_instance_counts(pairs, corner_iou, t)) for t in _SWEEP}
-    except ValueError:
-        return metrics
-    for t, (_, _, f1_t) in sweep.items():
-        metrics[f"f1_score_at_0{round(t * 10)}"] = f1_t
-    metrics["average_f1"] = float(np.mean([f1_t for _, _, f1_t in sweep.values()]))
-    metrics["precision_at_03"], metrics["recall_at_03"] = sweep[0.3][0], sweep[0.3][1]
-    return metrics
+        sweep = {t: _counted(*_instance_counts(pairs, corner_iou, t)) for t in _SWEEP}
+    except ValueError as error:
+        return {**metrics, "metrics_version": "v1_original_only", "error": str(error)}
+    averages = {
+        name: float(np.mean([sweep[t][name] for t in _SWEEP]))
+        for name in ("f1_score", "precision", "recall")
+    }
+    return {
+        **metrics,
+        "f1_score_at_03": sweep[0.3]["f1_score"],
+        "f1_score_at_05": sweep[0.5]["f1_score"],
+        "average_f1": averages["f1_score"],
+        "precision_at_03": sweep[0.3]["precision"],
+        "recall_at_03": sweep[0.3]["recall"],
+        "detailed_metrics": {f"IoU_{t}": sweep[t] for t in _SWEEP},
+        "coco_style_metrics": {
+            "average_f1": averages["f1_score"],
+            "average_precision": averages["precision"],
+            "average_recall": averages["recall"],
+        },
+        "per_chromosome_metrics": _per_chromosome(pairs),
+        "metrics_version": "v2",
+        "primary_metric_original": "f1_score",
+        "primary_metric_improved": "f1_score_at_03",
+    }
 
 
 def _count(cleaned: str) -> int | None:
@@ -304,7 +363,7 @@ def _mae(pairs: list[tuple[float, float]]) -> dict[str, float]:
     }
 
 
-def _numeric(items: list[Item], as_int: bool) -> dict[str, float]:
+def _numeric(items: list[Item], as_int: bool) -> tuple[dict[str, float], int]:
     parse = _count if as_int else _regression_value
     pairs = []
     for item in items:
@@ -312,7 +371,7 @@ def _numeric(items: list[Item], as_int: bool) -> dict[str, float]:
         pred = parse(clean_output(item.prediction))
         if ref is not None and pred is not None:
             pairs.append((pred, ref))
-    return _mae(pairs)
+    return _mae(pairs), len(pairs)
 
 
 def _report(items: list[Item]) -> dict[str, float]:
@@ -326,12 +385,22 @@ _SCORERS = {
     MULTI_LABEL: _multi_label,
     DETECTION: _detection,
     INSTANCE_DETECTION: _instance_detection,
-    COUNTING: lambda items: _numeric(items, as_int=True),
-    REGRESSION: lambda items: _numeric(items, as_int=False),
     REPORT_GENERATION: _report,
 }
 
 
-def score(items: list[Item]) -> dict[str, dict[str, float]]:
-    """Metrics per task type present, pooled over data sets, as FLARE25-QWen2.5VL reports them."""
-    return {task: _SCORERS[task](group) for task, group in group_by_task(items).items()}
+def _task_result(task: str, items: list[Item]) -> dict:
+    """The evaluator's ``metrics`` of one task with its example counts beside them."""
+    if task in (COUNTING, REGRESSION):
+        metrics, valid = _numeric(items, as_int=task == COUNTING)
+    else:
+        metrics, valid = _SCORERS[task](items), len(items)
+    counts = {"num_examples": len(items), "valid_examples": valid}
+    return {**metrics, **counts, "skipped_examples": len(items) - valid}
+
+
+def score(items: list[Item]) -> dict[str, dict]:
+    """Per task type present, pooled over data sets, what FLARE25-QWen2.5VL reports: its
+    ``metrics`` (nested breakdowns and labels included) and ``num_examples``,
+    ``valid_examples``, ``skipped_examples``."""
+    return {task: _task_result(task, group) for task, group in group_by_task(items).items()}
