@@ -6,6 +6,7 @@ Every expected value is worked out by hand in the comment above it. Boxes are 10
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -114,9 +115,76 @@ def test_qwen25vl_instance_sweep_around_one_half():
     instance = [item("instance_detection", under_id(HALF_REF), under_id(HALF_PRED))]
     metrics = qwen25vl.score(instance)["instance_detection"]
     # 0.5 > 0.3 and > 0.4 match (F1 1); not > 0.5, 0.6, 0.7 (F1 0). Mean (1+1+0+0+0)/5 = 0.4.
-    assert metrics["f1_score_at_03"] == metrics["f1_score_at_04"] == 1.0
+    detailed = metrics["detailed_metrics"]
+    assert metrics["f1_score_at_03"] == detailed["IoU_0.4"]["f1_score"] == 1.0
     assert metrics["f1_score_at_05"] == 0.0
+    assert detailed["IoU_0.5"] == {"f1_score": 0.0, "precision": 0.0, "recall": 0.0,
+                                   "tp": 0, "fp": 1, "fn": 1}  # fmt: skip
     assert metrics["average_f1"] == pytest.approx(0.4)
+    # precision and recall follow F1 here (one box each side): means 0.4 too
+    assert metrics["coco_style_metrics"] == pytest.approx(
+        {"average_f1": 0.4, "average_precision": 0.4, "average_recall": 0.4}
+    )
+    assert metrics["metrics_version"] == "v2"
+
+
+def test_qwen25vl_per_chromosome_counts_absent_and_extra_ids():
+    gold = '{"1": [[0, 0, 10, 10]], "2": [[20, 0, 30, 10], [40, 0, 50, 10]]}'
+    # id 1 right; id 2 finds one of its two boxes (IoU([20,0,30,10],[23,0,33,10]) = 70/130 =
+    # 0.538 >= 0.3); id 3 is not in the reference (two extra boxes); one box of id 2 has five
+    # numbers and is ignored at IoU 0.3 (no false positive) but breaks the sweep.
+    pred = (
+        '{"1": [[0, 0, 10, 10]], "2": [[23, 0, 33, 10], [40, 0, 50, 10, 1]], '
+        '"3": [[0, 0, 5, 5], [5, 5, 9, 9]]}'
+    )
+    metrics = qwen25vl.score([item("instance_detection", gold, pred)])["instance_detection"]
+    assert metrics["metrics_version"] == "v1_original_only"
+    assert metrics["error"] == "too many values to unpack (expected 4)"
+    assert "per_chromosome_metrics" not in metrics
+    # The primary F1 (guarded IoU > 0.5): TP id1 + id2's 0.538 = 2; FP: the 5-number box and
+    # id 3's two = 3; FN: id 2's second box = 1. P 2/5, R 2/3, F1 = 2PR/(P+R) = 0.5.
+    assert metrics["f1_score"] == pytest.approx(0.5)
+    fixed = pred.replace("50, 10, 1]", "50, 10]")
+    metrics = qwen25vl.score([item("instance_detection", gold, fixed)])["instance_detection"]
+    per_id = metrics["per_chromosome_metrics"]
+    assert per_id["1"] == {
+        "f1_score": 1.0,
+        "precision": 1.0,
+        "recall": 1.0,
+        "tp": 1,
+        "fp": 0,
+        "fn": 0,
+    }
+    assert (per_id["2"]["tp"], per_id["2"]["fp"], per_id["2"]["fn"]) == (2, 0, 0)
+    # id 3: two predictions with no reference: P 0, R 0 (nothing to find), F1 0
+    assert per_id["3"] == {
+        "f1_score": 0.0,
+        "precision": 0.0,
+        "recall": 0.0,
+        "tp": 0,
+        "fp": 2,
+        "fn": 0,
+    }
+    # at IoU > 0.7 the 0.538 box fails: TP 2 (id 1, id 2's exact box), FP 3 (it, id 3's two),
+    # FN 1 (id 2's first box) -> P 2/5, R 2/3, F1 = 2 * (4/15) / (16/15) = 0.5
+    assert metrics["detailed_metrics"]["IoU_0.7"] == pytest.approx(
+        {"f1_score": 0.5, "precision": 0.4, "recall": 2 / 3, "tp": 2, "fp": 3, "fn": 1}
+    )
+    absent = '{"1": [[0, 0, 10, 10]]}'  # id 2 absent from the prediction: both boxes missed
+    metrics = qwen25vl.score([item("instance_detection", gold, absent)])["instance_detection"]
+    assert metrics["per_chromosome_metrics"]["2"] == {
+        "f1_score": 0.0, "precision": 0.0, "recall": 0.0, "tp": 0, "fp": 0, "fn": 2
+    }  # fmt: skip
+    # TP 1, FN 2: P 1, R 1/3, F1 = 2 * (1/3) / (4/3) = 0.5
+    assert metrics["f1_score"] == pytest.approx(0.5)
+
+
+def test_qwen25vl_detection_reads_swapped_corners_as_written():
+    # Reference [10,10,20,20]; the prediction swaps the corners: [20,20,10,10]. IoU as written:
+    # right = min(20, 10) = 10 <= left = max(10, 20) = 20: no overlap, IoU 0 -> TP 0, FP 1, FN 1
+    metrics = qwen25vl.score([item("detection", "[[10, 10, 20, 20]]", "[[20, 20, 10, 10]]")])
+    assert metrics["detection"]["f1_score"] == 0.0
+    assert metrics["detection"]["valid_examples"] == 1
 
 
 def test_qwen25vl_instance_sweep_disappears_when_a_box_has_the_wrong_length():
@@ -126,7 +194,10 @@ def test_qwen25vl_instance_sweep_disappears_when_a_box_has_the_wrong_length():
     # Guarded primary: the 3-number box scores IoU 0. TP 1, FP 1, FN 1: F1 0.5. The sweep's
     # unguarded IoU fails on it, so the evaluator reports the primary metrics only.
     assert metrics["f1_score"] == pytest.approx(0.5)
-    assert set(metrics) == {"f1_score", "precision", "recall", "valid_samples"}
+    assert set(metrics) == {"f1_score", "precision", "recall", "valid_samples", "metrics_version",
+                            "error", "num_examples", "valid_examples",
+                            "skipped_examples"}  # fmt: skip
+    assert metrics["error"] == "not enough values to unpack (expected 4, got 3)"
 
 
 def test_qwen3vl_instance_regex_fallback_and_primary_at_0_3():
@@ -226,12 +297,16 @@ def test_qwen25vl_output_cleanup():
 def test_qwen25vl_reports_zeros_when_exactly_two_labels_occur():
     items = [item("classification", "A", "A"), item("classification", "B", "B")]
     # Perfect answers, but two distinct labels make the evaluator ask sklearn for a binary F1
-    # with pos_label=1, which raises on string labels; its handler returns zeros.
+    # with pos_label=1, which raises on string labels; its handler returns zeros. Both samples
+    # were still valid examples of the task (the counts beside the metrics say so).
     assert qwen25vl.score(items)["classification"] == {
         "balanced_accuracy": 0.0,
         "accuracy": 0.0,
         "f1_score": 0.0,
         "valid_samples": 0.0,
+        "num_examples": 2,
+        "valid_examples": 2,
+        "skipped_examples": 0,
     }
 
 
@@ -288,6 +363,27 @@ def test_paligemma_applies_the_inference_cleanup_first():
     ]
     # inference.py drops the first of several lines and an echoed prompt: B, A, C, all right.
     assert paligemma.score(items)["classification"]["balanced_accuracy"] == 1.0
+    # Submitted, the same texts are scored as written (eval.py's strip().lower()): only "A\n"
+    # equals its reference. Recalls B 0, A 1, C 0 -> balanced accuracy 1/3.
+    submitted = [dataclasses.replace(i, submitted=True) for i in items]
+    assert paligemma.score(submitted)["classification"]["balanced_accuracy"] == pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize(
+    "task, reference, answer, raw_mae",
+    [
+        ("counting", "24", "about 24", 0.0),  # cleaned: the first number, "24"
+        ("counting", "24", "", 24.0),  # cleaned: no number gives "0"
+        ("regression", "21.67", "21.67%", 0.0),  # cleaned: "21.67"
+        ("regression", "20", "twenty", 20.0),  # cleaned: "0"
+    ],
+)
+def test_paligemma_scores_a_submitted_number_as_written(task, reference, answer, raw_mae):
+    raw = item(task, reference, answer)
+    assert paligemma.score([raw])[task]["mean_absolute_error"] == pytest.approx(raw_mae)
+    # eval.py: float(answer) fails on a submitted Answer that is not a plain number -> inf
+    submitted = dataclasses.replace(raw, submitted=True)
+    assert math.isinf(paligemma.score([submitted])[task]["mean_absolute_error"])
 
 
 def test_paligemma_scores_every_item_given_pairing_is_the_callers_job():
@@ -358,6 +454,26 @@ def test_qwen25vl_drops_unparsable_counts():
     # "to determine" answer is treated as incomplete: both dropped. MAE 6 over 1 sample.
     assert metrics["mean_absolute_error"] == 6.0
     assert metrics["valid_samples"] == 1.0
+    assert (metrics["num_examples"], metrics["valid_examples"], metrics["skipped_examples"]) == (
+        3,
+        1,
+        2,
+    )
+
+
+def test_qwen25vl_skips_empty_answers_and_bad_references_and_counts_them():
+    items = [
+        item("counting", "24", ""),  # nothing to parse: skipped
+        item("counting", "12 cells", "12"),  # int(float("12 cells")) fails: skipped
+        item("counting", "inf", "5"),  # int(float("inf")) overflows: skipped
+        item("counting", "8", "8"),
+        item("counting", "10", "total 13"),  # the explicit "total N" pattern: 13
+    ]
+    metrics = qwen25vl.score(items)["counting"]
+    # pairs (8, 8) and (13, 10): errors 0 and 3, MAE 1.5; RMSE sqrt((0 + 9) / 2) = 2.1213
+    assert metrics["mean_absolute_error"] == pytest.approx(1.5)
+    assert metrics["root_mean_squared_error"] == pytest.approx(math.sqrt(4.5))
+    assert (metrics["valid_examples"], metrics["skipped_examples"]) == (2, 3)
 
 
 def test_qwen25vl_mae_is_inf_when_nothing_parses():
@@ -500,4 +616,7 @@ def test_no_prediction_text_makes_a_profile_raise(profile, prediction):
     items = [item(task, REFERENCES[task], prediction) for task in TASK_TYPES]
     result = profile.score(items)
     assert set(result) <= set(TASK_TYPES)
-    assert all(isinstance(v, float) for metrics in result.values() for v in metrics.values())
+    for metrics in result.values():
+        numbers = [v for v in metrics.values() if not isinstance(v, dict | str)]
+        assert all(isinstance(v, float | int) for v in numbers)
+    json.dumps(result)  # nested breakdowns hold plain values only

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from medvlm.logs import setup_logging
 
 # Subcommand modules under medvlm.commands, in the order `medvlm --help` lists them.
-COMMANDS: tuple[str, ...] = ()
+COMMANDS: tuple[str, ...] = ("score",)
 
 
 def build_parser() -> argparse.ArgumentParser:

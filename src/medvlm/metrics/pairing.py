@@ -22,7 +22,6 @@ questions with it raise ``ValueError`` naming the file.
 
 from __future__ import annotations
 
-import json
 import os
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from medvlm.data.flare import UNLABELLED_FOLDERS, read_questions
-from medvlm.io import read_jsonl
+from medvlm.io import JSONError, parse_json, read_jsonl
 from medvlm.metrics.items import Item
 from medvlm.records import UnknownTaskType, answer_text, normalise_task_type
 
@@ -138,6 +137,8 @@ def read_references(path: str | os.PathLike) -> tuple[list[Reference], list[str]
     """The usable references at ``path`` and a line for each unusable one (see the module
     docstring). Raises naming the path when nothing usable is there or a uid repeats."""
     path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"references {path} do not exist")
     if path.is_dir() or path.suffix == ".json":
         references, bad = _questions(path)
     else:
@@ -155,12 +156,8 @@ def read_references(path: str | os.PathLike) -> tuple[list[Reference], list[str]
 def read_prediction_rows(path: str | os.PathLike) -> list[tuple[str, Any]]:
     """``(where, row)`` for every row of a FLARE JSON list or a JSONL file, in file order."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"{path}: not a JSON list or JSONL (not UTF-8 text: {error})") from None
-    try:
-        whole = json.loads(text)
-    except json.JSONDecodeError:
+        whole = parse_json(Path(path).read_bytes())
+    except JSONError:
         whole = None
     if isinstance(whole, list):
         return [(f"{path} entry {i}", row) for i, row in enumerate(whole)]
@@ -245,7 +242,7 @@ def pair(references_path: str | os.PathLike, predictions_path: str | os.PathLike
         for position, row in zip(waiting[key], key_rows, strict=False):
             matched[position] = row
 
-    for reference, key, row in zip(references, keys, matched, strict=True):
+    for reference, row in zip(references, matched, strict=True):
         if row is None:
             pairing.references_without_prediction.append(reference.uid)
         pairing.items.append(

@@ -110,8 +110,8 @@ def plot_task_metrics(
 ) -> pd.DataFrame:
     """Bar chart of one task type's headline metric(s) across runs, with 95% CI error bars.
 
-    ``score_files`` maps run name -> score file (``medvlm.metrics.score``), in the order the
-    bars are drawn. ``metrics`` overrides the headline metrics. Returns the values drawn (runs
+    ``score_files`` maps run name -> score file (``medvlm score``), in the order the bars are
+    drawn. ``metrics`` overrides the headline metrics. Returns the values drawn (runs
     as rows, ``<metric>``/``_lo``/``_hi`` columns).
     """
     if task not in TASK_TYPES:

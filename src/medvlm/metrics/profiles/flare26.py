@@ -26,6 +26,17 @@ Inferred or deliberately different:
   for a float, nesting too deep), the prediction is treated as unparsable.
 - Report generation needs a judge: pass ``green_judge(references, predictions) -> mean score``;
   without one it is not scored and says so (the evaluator's ``skip_green_score`` gives NaN).
+- A reference without a prediction is scored as an empty answer (the evaluator's
+  ``allow_missing_predictions``); without that switch the evaluator refuses to score at all.
+
+Reported per task, with the evaluator's ``by_task`` names: the task's metric, ``count``, and for
+detection the ``tp``/``fp``/``fn`` of its ``matching`` and its ``iou_threshold`` (0.5). Not
+reproduced, and why: ``num_rows`` and ``num_tasks`` (the sum of the counts and the number of task
+entries, in the score file already); the flat ``metrics`` block (the same values under
+task-prefixed names such as ``cell_counting_mean_absolute_error``); the ``mean_metrics`` and
+``per_split`` blocks the evaluator writes when it scores several splits at once (a score file
+covers one split; score each and compare); the ``predictions``, ``split`` and ``model_variant``
+labels (the score file's ``inputs`` name what was scored).
 """
 
 from __future__ import annotations
@@ -251,7 +262,8 @@ def _detection(items: list[Item], preds: list[str]) -> dict[str, float]:
         tp, fp, fn = tp + hits, fp + len(pred) - hits, fn + len(gold) - hits
     denominator = 2 * tp + fp + fn
     f1 = 1.0 if denominator == 0 else 2 * tp / denominator
-    return {"f1_iou_0.5": f1, "tp": float(tp), "fp": float(fp), "fn": float(fn)}
+    counts = {"tp": float(tp), "fp": float(fp), "fn": float(fn)}
+    return {"f1_iou_0.5": f1, **counts, "iou_threshold": 0.5}
 
 
 def _mae(items: list[Item], preds: list[str]) -> dict[str, float]:

@@ -34,6 +34,17 @@ Inferred or deliberately different:
 - Where the instance parser would crash (a Python literal with an unhashable key, nesting too
   deep, an integer too large for a float), the text is treated as unparsable by JSON and literal
   parsing and goes on to the regex fallback.
+
+Every number ``metrics.py`` computes per task is reported, aggregated as the driver aggregates
+it. Not reproduced, and why:
+
+- report generation's ``green_score``, its eight ``green_*`` sub-scores and
+  ``clinical_efficacy``: the evaluator fills them from FLARE25-QWen2.5VL's keyword heuristic when
+  that checkout lies beside it and with 0.0 otherwise; neither is GREEN (docs/evaluators.md);
+- the driver's per-data-set report (each data set's metrics before the weighted average): the
+  score file's public profiles hold pooled values; per-data-set values are the default
+  profile's ``by_dataset``, computed by our rules;
+- the driver's saved predictions and run details (paths, timing), which are no metrics.
 """
 
 from __future__ import annotations
