@@ -86,7 +86,7 @@ def paligemma_rows(records, work: Path):
     from medvlm.models.paligemma.inputs import prompt_text
     from medvlm.models.paligemma.model import PaliGemma
     from medvlm.models.paligemma.params import init_params
-    from medvlm.models.paligemma.settings import DEFAULT_MAX_DECODE_LEN
+    from medvlm.models.paligemma.settings import DEFAULT_MAX_NEW_TOKENS
     from medvlm.models.paligemma.tokenizer import EOS, build_demo_tokenizer
 
     tokenizer = build_demo_tokenizer(texts_of(records), work / "tokenizer.model", 800)
@@ -96,7 +96,7 @@ def paligemma_rows(records, work: Path):
     rng = np.random.default_rng(0)
     rows = []
     for task, batch in records.items():
-        budget = DEFAULT_MAX_DECODE_LEN[task]
+        budget = DEFAULT_MAX_NEW_TOKENS[task]
         images = rng.integers(0, 256, (len(batch), 224, 224, 3), dtype=np.uint8)
         text = prompt_text(tokenizer, [task_spec(r.task).prompt(r.question) for r in batch], 128)
 
@@ -117,7 +117,6 @@ def medgemma_rows(records, device: str):
     from PIL import Image
 
     from medvlm.constrain.torch_processor import ConstraintFactory
-    from medvlm.models.medgemma.config import DEFAULT_MAX_NEW_TOKENS
     from medvlm.models.medgemma.demo_model import (
         DemoModelConfig,
         build_model,
@@ -125,6 +124,7 @@ def medgemma_rows(records, device: str):
         train_tokenizer,
     )
     from medvlm.models.medgemma.generate import generate_ids
+    from medvlm.models.medgemma.settings import DEFAULT_MAX_NEW_TOKENS
 
     cfg = DemoModelConfig()
     tokenizer = train_tokenizer(texts_of(records), cfg.vocab_size)

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from medvlm.models.medgemma.config import TrainConfig
 from medvlm.models.medgemma.demo_model import build_demo_model
 from medvlm.models.medgemma.model import load_model, load_processor
+from medvlm.models.medgemma.settings import TrainSettings
 from medvlm.models.medgemma.train import lora_config
 
 QUESTION = "Which finding is shown? A. effusion B. nodule C. normal Answer with the option letter."
@@ -101,7 +101,7 @@ def tiny_setup(batch: int, workdir: Path):
 def time_train_steps(model, batch: dict, steps: int, device: str) -> list[float]:
     from peft import get_peft_model
 
-    model = get_peft_model(model, lora_config(TrainConfig()))
+    model = get_peft_model(model, lora_config(TrainSettings()))
     model.gradient_checkpointing_enable()
     model.enable_input_require_grads()
     trainable = [p for p in model.parameters() if p.requires_grad]

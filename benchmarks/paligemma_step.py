@@ -42,7 +42,7 @@ def time_train(config, settings, steps: int, rng) -> float:
         if jax.default_backend() != "cpu"
         else jax.device_get(init_params(config))
     )
-    trainer = Trainer(PaliGemma(config, remat=settings.remat), params, settings)
+    trainer = Trainer(PaliGemma(config, remat=settings.activation_checkpointing), params, settings)
     trainable, opt = trainer.init_state()
     batch = batch_for(config, settings.batch_size, settings.seqlen, rng)
     trainable, opt, loss = trainer.step(trainable, opt, batch)  # compile
@@ -88,7 +88,7 @@ def main() -> None:
             optimizer="adam",
             frozen_dtype="bfloat16",
             trainable_dtype="bfloat16",
-            remat=True,
+            activation_checkpointing=True,
         )
     else:
         config = tiny(vocab_size=2048, image_size=224, width=64, depth=2, patch=32)

@@ -12,12 +12,12 @@ import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProcessor
 
 from medvlm.models.base import get_family
-from medvlm.models.medgemma.config import MedGemmaConfig
 from medvlm.models.medgemma.data import ExampleSource, sft_dataset
 from medvlm.models.medgemma.demo_model import DemoModelConfig, build_demo_model
 from medvlm.models.medgemma.generate import generate_batch, generate_ids
 from medvlm.models.medgemma.model import check_checkpoint, load_model, load_processor
 from medvlm.models.medgemma.predict import predict, task_batches
+from medvlm.models.medgemma.settings import MedGemmaRun
 from medvlm.models.medgemma.train import build_trainer
 from medvlm.records import CLASSIFICATION, REGRESSION
 from tests.support.medgemma_data import QUESTION, colour_split, demo_texts
@@ -105,7 +105,7 @@ def test_examples_carry_every_view_from_the_shard(demo):
 
 def test_only_the_answer_tokens_carry_loss(demo, tmp_path):
     model_dir, train = demo
-    cfg = MedGemmaConfig.from_run({"checkpoint": str(model_dir), "train": {"max_steps": 1}})
+    cfg = MedGemmaRun.from_run({"checkpoint": str(model_dir), "train": {"steps": 1}})
     trainer = build_trainer(cfg, train, train, tmp_path / "out", tmp_path / "resume")
     dataset = sft_dataset(train)
     uids = [r.uid for r in train.records()]  # the dataset keeps split order

@@ -7,9 +7,9 @@ import re
 import pytest
 
 from medvlm.models.medgemma.checkpoints import last_complete_checkpoint
-from medvlm.models.medgemma.config import MedGemmaConfig
 from medvlm.models.medgemma.demo_model import build_demo_model
 from medvlm.models.medgemma.launch import in_worker, read_spec, workers_dir
+from medvlm.models.medgemma.settings import MedGemmaRun
 from medvlm.models.medgemma.train import train
 from tests.support.medgemma_data import colour_split, demo_texts
 
@@ -33,8 +33,8 @@ def run_config(checkpoint):
             "batch_size": 2,
             "grad_accum": 1,
             "epochs": 1,
-            "warmup": 0,
-            "eval_every": 100,
+            "warmup_fraction": 0,
+            "val_every": 100,
             "save_every": 2,
             "log_every": 1,
             "activation_checkpointing": False,
@@ -82,8 +82,8 @@ def test_a_failed_worker_raises_with_its_logs(colours, tmp_path):
 def test_processes_must_be_positive():
     run = run_config("model")
     run["train"]["processes"] = 0
-    with pytest.raises(ValueError, match="train.processes: must be at least 1"):
-        MedGemmaConfig.from_run(run)
+    with pytest.raises(ValueError, match="run.train.processes: must be at least 1"):
+        MedGemmaRun.from_run(run)
 
 
 def test_a_launched_worker_never_relaunches(monkeypatch):

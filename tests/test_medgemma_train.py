@@ -12,11 +12,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from medvlm.models.base import TRAIN_LOG_COLUMNS
 from medvlm.models.medgemma.checkpoints import last_complete_checkpoint
 from medvlm.models.medgemma.demo_model import build_demo_model
 from medvlm.models.medgemma.predict import predict
 from medvlm.models.medgemma.train import train
-from medvlm.models.medgemma.train_log import COLUMNS
 from tests.support.medgemma_data import colour_split, demo_texts
 
 ADAPTER = "adapter_model.safetensors"
@@ -37,7 +37,7 @@ def run_config(model_dir, **train):
         "batch_size": 8,
         "grad_accum": 1,
         "learning_rate": 5e-3,
-        "warmup": 0,
+        "warmup_fraction": 0,
         "activation_checkpointing": False,
         **train,
     }
@@ -67,12 +67,12 @@ def read_log(path):
 
 def test_trained_adapter_beats_the_untrained_model(colours, tmp_path):
     model_dir, train_data, val_data = colours
-    run = run_config(model_dir, max_steps=30, eval_every=12, save_every=20, log_every=5)
+    run = run_config(model_dir, steps=30, val_every=12, save_every=20, log_every=5)
     out = tmp_path / "model"
     train(run, train_data, val_data, out, tmp_path / "resume")
 
     columns, rows = read_log(out / "train_log.csv")
-    assert tuple(columns) == COLUMNS
+    assert tuple(columns) == TRAIN_LOG_COLUMNS
     assert [int(r["step"]) for r in rows] == [5, 10, 12, 15, 20, 24, 25, 30]
     evaluated = {int(r["step"]): float(r["val_loss"]) for r in rows if r["val_loss"]}
     assert list(evaluated) == [12, 24, 30]  # every 12 updates, and at the end
@@ -101,7 +101,7 @@ def test_training_resumes_after_a_kill(colours, tmp_path):
     """Kill a training process after its first checkpoint; rerunning continues from it and ends
     where an uninterrupted run ends."""
     model_dir, train_data, val_data = colours
-    run = run_config(model_dir, max_steps=9, eval_every=3, save_every=3, log_every=3, batch_size=4)
+    run = run_config(model_dir, steps=9, val_every=3, save_every=3, log_every=3, batch_size=4)
     train(run, train_data, val_data, tmp_path / "whole", tmp_path / "whole-resume")
 
     out, resume = tmp_path / "killed", tmp_path / "killed-resume"

@@ -80,7 +80,7 @@ def make_run(checkpoint, **train):
             "val_examples": 8,
             **train,
         },
-        "decode": {"batch_size": 4, "prompt_len": 36, "max_decode_len": {"classification": 3}},
+        "decode": {"batch_size": 4, "prompt_len": 36, "max_new_tokens": {"classification": 3}},
     }
 
 

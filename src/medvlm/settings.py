@@ -1,34 +1,300 @@
-"""Building a family's settings dataclasses from plain config dicts, with errors naming the key."""
+"""One settings vocabulary for both model families, and reading it from plain config dicts.
+
+A run's ``train:`` and ``decode:`` mappings become a family's ``TrainSettings`` and
+``DecodeSettings`` dataclasses, which extend :class:`SharedTrainSettings` and
+:class:`SharedDecodeSettings`: a concept both families have (optimiser updates, LoRA rank, the
+validation interval, new tokens per task type, ...) has one key, one description and one check,
+here. A family changes only a shared key's default (and may narrow its type or values).
+
+Every field is checked against its annotation before the dataclass's own checks run, so a
+wrong type (``steps: "ten"``) is reported like any other bad value: as a :class:`SettingError`
+naming the key, the problem and what is allowed, never as a raw ``TypeError``. This module
+imports neither JAX nor torch: the workflow checks every run with it while the DAG is built.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import functools
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from medvlm.records import TASK_TYPES
 
 
-def from_mapping(cls, values: dict | None, where: str):
-    """``cls(**values)`` with an error naming ``where.key`` for a key ``cls`` does not have."""
-    values = dict(values or {})
-    known = {f.name for f in dataclasses.fields(cls)}
+class SettingError(ValueError):
+    """A bad setting: ``key`` is its dotted path relative to where it was read."""
+
+    def __init__(self, key: str, problem: str):
+        self.key, self.problem = key, problem
+        super().__init__(f"{key}: {problem}" if key else problem)
+
+    def under(self, prefix: str) -> SettingError:
+        """The same error with ``prefix`` in front of the key (``train.steps`` under ``run``)."""
+        if not prefix:
+            return self
+        return SettingError(f"{prefix}.{self.key}" if self.key else prefix, self.problem)
+
+
+def check(condition: bool, key: str, problem: str) -> None:
+    """Raise ``SettingError(key, problem)`` unless ``condition`` holds."""
+    if not condition:
+        raise SettingError(key, problem)
+
+
+def check_choice(value: Any, allowed, key: str) -> None:
+    """``value`` must be one of ``allowed``; the error lists them."""
+    check(value in allowed, key, f"{value!r} is not one of {', '.join(map(repr, allowed))}")
+
+
+def check_regex(pattern: str, key: str) -> None:
+    """``pattern`` must compile as a regular expression."""
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        raise SettingError(key, f"{pattern!r} is not a regular expression ({error})") from None
+
+
+def _describe(kind) -> str:
+    """A type annotation in words, for error messages."""
+    names = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
+    names |= {Path: "a path", type(None): "null"}
+    if kind in names:
+        return names[kind]
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in args)
+    if origin is tuple:
+        return f"a list of {_describe(args[0]).removeprefix('a ')}s"
+    if origin is dict:
+        return f"a mapping to {_describe(args[1]).removeprefix('a ')}s"
+    return getattr(kind, "__name__", str(kind))
+
+
+def _got(value: Any) -> str:
+    text = f"{value!r} ({type(value).__name__})"
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            pass
+        else:  # YAML 1.1 reads 3e-4 (no dot) as a string
+            text += "; YAML reads a number without a dot in its mantissa as text: write 3.0e-4"
+    return text
+
+
+def conform(value: Any, kind, key: str) -> Any:
+    """``value`` as the annotation ``kind`` holds it (an int for a float, a list for a tuple);
+    a value of another type raises :class:`SettingError` naming ``key``."""
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return conform(value, option, key)
+            except SettingError:
+                continue
+    elif kind is type(None):
+        if value is None:
+            return None
+    elif kind is bool:
+        if isinstance(value, bool):
+            return value
+    elif kind is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif kind is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif kind is str:
+        if isinstance(value, str):
+            return value
+    elif kind is Path:
+        if isinstance(value, str | Path):
+            return Path(value)
+    elif origin is tuple:
+        if isinstance(value, list | tuple):
+            return tuple(conform(item, args[0], f"{key}[{i}]") for i, item in enumerate(value))
+    elif origin is dict:
+        if isinstance(value, dict):
+            for name in value:
+                check(isinstance(name, str), key, f"key {name!r} is not a string")
+            return {name: conform(item, args[1], f"{key}.{name}") for name, item in value.items()}
+    elif dataclasses.is_dataclass(kind) and isinstance(value, kind):
+        return value
+    raise SettingError(key, f"expected {_describe(kind)}, got {_got(value)}")
+
+
+@functools.cache
+def field_types(cls) -> dict[str, Any]:
+    """Field name → resolved annotation of a settings dataclass (base classes included)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Base of every settings dataclass: conforms each field to its annotation, then runs
+    :meth:`validate` (a subclass extends it, calling ``super().validate()`` first)."""
+
+    def __post_init__(self):
+        for name, kind in field_types(type(self)).items():
+            object.__setattr__(self, name, conform(getattr(self, name), kind, name))
+        self.validate()
+
+    def validate(self) -> None:
+        """Checks beyond the types; raise :class:`SettingError` naming the field."""
+
+
+def from_mapping(cls, values: Any, where: str):
+    """``cls(**values)``; every error names ``where.<key>`` (unknown keys with the known ones)."""
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise SettingError(where, f"expected a mapping of settings, got {_got(values)}")
+    known = [f.name for f in dataclasses.fields(cls) if f.init]
     for key in values:
         if key not in known:
-            raise ValueError(f"{where}.{key}: unknown key; known keys: {', '.join(sorted(known))}")
-    return cls(**values)
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise SettingError(
+                f"{where}.{key}", f"unknown key; {hint}known keys: {', '.join(sorted(known))}"
+            )
+    try:
+        return cls(**values)
+    except SettingError as error:
+        raise error.under(where) from None
 
 
-def check(condition: bool, key: str, message: str) -> None:
-    """Raise ``ValueError("<key>: <message>")`` unless ``condition`` holds."""
-    if not condition:
-        raise ValueError(f"{key}: {message}")
+@dataclass(frozen=True)
+class SharedTrainSettings(Settings):
+    """The training keys both families read; a family's ``TrainSettings`` extends this.
+
+    steps: optimiser updates (None: as many as ``epochs`` take, where the family has epochs).
+    batch_size: examples one training process puts through the model per forward/backward
+        pass (see each family for how that makes an update).
+    learning_rate: peak learning rate of the schedule.
+    weight_decay: decoupled (AdamW) weight decay (0.0).
+    warmup_fraction: share of all updates spent on the linear warm-up, in [0, 1).
+    max_grad_norm: the global gradient norm is clipped to this; 0 = no clipping.
+    lora_rank: rank of the LoRA factors; a family without LoRA by default uses 0 for "off".
+    lora_alpha: LoRA scale numerator: the update is ``lora_alpha / lora_rank * A @ B`` (16).
+    lora_targets: what LoRA wraps, as names matched fully by a regex (see each family).
+    val_every: validation loss every this many updates, and after the last (50).
+    val_examples: validate on the first this many validation questions; null = all.
+    save_every: resume state every this many updates (50).
+    log_every: a ``train_log.csv`` row every this many updates (10).
+    activation_checkpointing: recompute activations in the backward pass instead of keeping
+        them (less memory, more compute).
+    """
+
+    steps: int | None = None
+    batch_size: int = 8
+    learning_rate: float = 3e-4
+    weight_decay: float = 0.0
+    warmup_fraction: float = 0.1
+    max_grad_norm: float = 1.0
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    lora_targets: str | tuple[str, ...] = ".*"
+    val_every: int = 50
+    val_examples: int | None = None
+    save_every: int = 50
+    log_every: int = 10
+    activation_checkpointing: bool = False
+
+    def validate(self) -> None:
+        super().validate()
+        check(self.steps is None or self.steps >= 1, "steps", "must be at least 1")
+        for key in ("batch_size", "val_every", "save_every", "log_every"):
+            check(getattr(self, key) >= 1, key, "must be at least 1")
+        check(self.learning_rate > 0, "learning_rate", "must be positive")
+        check(self.weight_decay >= 0, "weight_decay", "must not be negative")
+        check(0 <= self.warmup_fraction < 1, "warmup_fraction", "must be in [0, 1)")
+        check(self.max_grad_norm >= 0, "max_grad_norm", "must not be negative (0 = off)")
+        check(self.lora_rank >= 0, "lora_rank", "must not be negative")
+        check(self.lora_alpha > 0, "lora_alpha", "must be positive")
+        check(
+            self.val_examples is None or self.val_examples >= 1,
+            "val_examples",
+            "must be at least 1 (or null for all)",
+        )
 
 
-def check_run(run: dict, family: str, checkpoint_hint: str) -> None:
-    """Reject a run a family cannot read: an unknown key, another family, no checkpoint."""
-    from medvlm.runs import FAMILY_KEYS
+@dataclass(frozen=True)
+class SharedDecodeSettings(Settings):
+    """The decoding keys both families read; a family's ``DecodeSettings`` extends this.
 
-    for key in run:
-        if key not in FAMILY_KEYS:
-            raise ValueError(f"run.{key}: unknown key; known keys: {', '.join(FAMILY_KEYS)}")
-    if run.get("family", family) != family:
-        raise ValueError(f"run.family: expected {family!r}, got {run['family']!r}")
-    if "checkpoint" not in run:
-        raise ValueError(f"run.checkpoint: missing ({checkpoint_hint})")
+    batch_size: questions per batch; a batch holds one task type only.
+    max_new_tokens: new tokens per task type, merged over the family's
+        ``DEFAULT_MAX_NEW_TOKENS`` (so a config names only the task types it changes).
+    weights: which weights of the training run answer: "best" (see the family's selection)
+        or "final".
+    constrained: decode under each question's output grammar, so every answer is well-formed
+        and complete within ``max_new_tokens`` (True; see medvlm.constrain).
+    """
+
+    DEFAULT_MAX_NEW_TOKENS: ClassVar[dict[str, int]] = {}
+    WEIGHTS: ClassVar[tuple[str, ...]] = ("best", "final")
+
+    batch_size: int = 8
+    max_new_tokens: dict[str, int] = field(default_factory=dict)
+    weights: str = "best"
+    constrained: bool = True
+
+    def validate(self) -> None:
+        super().validate()
+        check(self.batch_size >= 1, "batch_size", "must be at least 1")
+        check_choice(self.weights, self.WEIGHTS, "weights")
+        merged = dict(self.DEFAULT_MAX_NEW_TOKENS)
+        for task, tokens in self.max_new_tokens.items():
+            check_choice(task, TASK_TYPES, f"max_new_tokens.{task}")
+            check(tokens >= 1, f"max_new_tokens.{task}", "must be at least 1")
+            merged[task] = tokens
+        object.__setattr__(self, "max_new_tokens", merged)
+
+
+@dataclass(frozen=True)
+class RunSettings(Settings):
+    """One run of a family; a family's run class sets the class variables and the
+    ``train``/``decode`` fields to its own settings classes.
+
+    checkpoint: the local checkpoint training starts from (see the family for its layout).
+    image_size: the shard size the run reads.
+    seed: data order and initialisation.
+    """
+
+    FAMILY: ClassVar[str] = ""
+    CHECKPOINT_HINT: ClassVar[str] = ""
+
+    checkpoint: Path
+    image_size: int
+    seed: int = 0
+
+    @classmethod
+    def from_run(cls, run: dict[str, Any], where: str = "run"):
+        """The settings of ``run`` (a workflow run dict); errors name ``where.<key>``."""
+        try:
+            return cls._parse(run)
+        except SettingError as error:
+            raise error.under(where) from None
+
+    @classmethod
+    def _parse(cls, run: dict[str, Any]):
+        from medvlm.runs import FAMILY_KEYS
+
+        for key in run:
+            if key not in FAMILY_KEYS:
+                raise SettingError(key, f"unknown key; known keys: {', '.join(FAMILY_KEYS)}")
+        if run.get("family", cls.FAMILY) != cls.FAMILY:
+            raise SettingError("family", f"expected {cls.FAMILY!r}, got {run['family']!r}")
+        check("checkpoint" in run, "checkpoint", f"missing ({cls.CHECKPOINT_HINT})")
+        kinds = field_types(cls)
+        values = {key: run[key] for key in ("checkpoint", "image_size", "seed") if key in run}
+        for part in ("train", "decode"):
+            values[part] = from_mapping(kinds[part], run.get(part), part)
+        return cls(**values)

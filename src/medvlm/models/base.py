@@ -7,11 +7,28 @@ JAX or torch: each family module imports its framework lazily.
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
+from medvlm.io import write_text
 from medvlm.records import Record, read_records
+
+# ``train_log.csv``, which both families write into a run's output and the loss plot reads: one
+# row per logged update; a cell is empty where that value was not measured at that step.
+TRAIN_LOG = "train_log.csv"
+TRAIN_LOG_COLUMNS = ("step", "loss", "val_loss", "lr", "examples_per_s")
+
+
+def write_train_log(path: Path, rows: list[dict]) -> None:
+    """Write ``rows`` (dicts keyed by :data:`TRAIN_LOG_COLUMNS`) atomically as a CSV file."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=TRAIN_LOG_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(path, out.getvalue())
 
 
 @dataclass(frozen=True)
@@ -40,7 +57,7 @@ class Family(Protocol):
     def train(
         self, run: dict, train: SplitData, val: SplitData, out_dir: Path, resume_dir: Path
     ) -> None:
-        """Fine-tune ``run["checkpoint"]``; write best + final weights and ``train_log.csv`` to
+        """Fine-tune ``run["checkpoint"]``; write best + final weights and :data:`TRAIN_LOG` to
         ``out_dir``; keep resumable state in ``resume_dir`` (not a rule output)."""
 
     def predict(self, run: dict, model_dir: Path, data: SplitData, out_path: Path) -> None:

@@ -1,6 +1,6 @@
 """Training and validation loss curves from ``train_log.csv`` (one file per run).
 
-The log has the columns ``step, loss, val_loss, lr, examples_per_s``; a cell is empty where that
+The log's columns are :data:`medvlm.models.base.TRAIN_LOG_COLUMNS`; a cell is empty where that
 value was not measured at that step (validation runs every few steps; a row may also carry only
 a validation loss). Empty cells are left out of the curve, never drawn as zero.
 """
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from medvlm.plots.style import Palette, colours_for, new_figure, save_png
 
-LOG_COLUMNS = ("step", "loss", "val_loss")
+LOG_COLUMNS = ("step", "loss", "val_loss")  # the columns of TRAIN_LOG_COLUMNS drawn here
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ from pathlib import Path
 from tqdm import tqdm
 
 from medvlm.models.base import SplitData
-from medvlm.models.medgemma.config import MedGemmaConfig
 from medvlm.models.medgemma.data import batch_images
 from medvlm.models.medgemma.generate import LogitsProcessorFactory, generate_batch
 from medvlm.models.medgemma.model import (
@@ -21,12 +20,13 @@ from medvlm.models.medgemma.model import (
     load_model,
     load_processor,
 )
+from medvlm.models.medgemma.settings import MedGemmaRun
 from medvlm.predictions import write_predictions
 
 log = logging.getLogger(__name__)
 
 
-def load_for_inference(cfg: MedGemmaConfig, model_dir: Path):
+def load_for_inference(cfg: MedGemmaRun, model_dir: Path):
     """The base checkpoint with the run's adapter (``model_dir/<weights>``) on top, merged if
     asked; a ``model_dir`` that is itself a full model directory is used as it is."""
     adapter = Path(model_dir) / cfg.decode.weights
@@ -71,7 +71,7 @@ def predict(
     Without a factory of its own, a run with ``decode.constrained`` generates under each
     question's output grammar (:mod:`medvlm.constrain`).
     """
-    cfg = MedGemmaConfig.from_run(run)
+    cfg = MedGemmaRun.from_run(run)
     if logits_processor_factory is None and cfg.decode.constrained:
         from medvlm.constrain.torch_processor import ConstraintFactory
 

@@ -20,18 +20,18 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from medvlm.io import atomic_dir, write_json
-from medvlm.models.base import SplitData
+from medvlm.models.base import TRAIN_LOG, SplitData
 from medvlm.models.medgemma.checkpoints import (
     MarkComplete,
     claim_resume_dir,
     copy_dir,
     last_complete_checkpoint,
 )
-from medvlm.models.medgemma.config import MedGemmaConfig, TrainConfig
 from medvlm.models.medgemma.data import sft_dataset
 from medvlm.models.medgemma.launch import in_worker, launch_workers
 from medvlm.models.medgemma.model import has_gpu, load_model, load_processor
-from medvlm.models.medgemma.train_log import TrainLog, write_train_log
+from medvlm.models.medgemma.settings import MedGemmaRun, TrainSettings
+from medvlm.models.medgemma.train_log import TrainLog, write_history
 
 log = logging.getLogger(__name__)
 
@@ -60,12 +60,12 @@ class KeepBest(TrainerCallback):
                 write_json(tmp / BEST_INFO, {"step": state.global_step, "val_loss": loss})
 
 
-def lora_config(cfg: TrainConfig):
+def lora_config(cfg: TrainSettings):
     from peft import LoraConfig
 
-    target = cfg.target_modules
+    target = cfg.lora_targets
     return LoraConfig(
-        r=cfg.lora_r,
+        r=cfg.lora_rank,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,
         target_modules=target if isinstance(target, str) else list(target),
@@ -74,7 +74,7 @@ def lora_config(cfg: TrainConfig):
     )
 
 
-def sft_config(cfg: MedGemmaConfig, resume_dir: Path):
+def sft_config(cfg: MedGemmaRun, resume_dir: Path):
     from trl import SFTConfig
 
     train, gpu = cfg.train, has_gpu()
@@ -85,15 +85,15 @@ def sft_config(cfg: MedGemmaConfig, resume_dir: Path):
         gradient_accumulation_steps=train.grad_accum,
         learning_rate=train.learning_rate,
         lr_scheduler_type=train.lr_scheduler,
-        warmup_steps=train.warmup,
+        warmup_steps=train.warmup_fraction,  # below 1: a share of all steps
         weight_decay=train.weight_decay,
         max_grad_norm=train.max_grad_norm,
         optim=train.optimizer or ("adamw_torch_fused" if gpu else "adamw_torch"),
         num_train_epochs=train.epochs,
-        max_steps=train.max_steps or -1,
+        max_steps=train.steps or -1,
         logging_steps=train.log_every,
         eval_strategy="steps",
-        eval_steps=train.eval_every,
+        eval_steps=train.val_every,
         save_strategy="steps",
         save_steps=train.save_every,
         save_total_limit=2,  # the newest checkpoint and the complete one before it
@@ -110,7 +110,7 @@ def sft_config(cfg: MedGemmaConfig, resume_dir: Path):
 
 
 def build_trainer(
-    cfg: MedGemmaConfig, train_data: SplitData, val_data: SplitData, out_dir, resume_dir
+    cfg: MedGemmaRun, train_data: SplitData, val_data: SplitData, out_dir, resume_dir
 ):
     """The ``SFTTrainer`` of a run: base model + fresh LoRA adapter, lazy examples, callbacks."""
     from trl import SFTTrainer
@@ -122,11 +122,11 @@ def build_trainer(
         model=load_model(cfg.checkpoint, cfg.train.attn_implementation),
         args=args,
         train_dataset=sft_dataset(train_data),
-        eval_dataset=sft_dataset(val_data, cfg.train.val_max_examples),
+        eval_dataset=sft_dataset(val_data, cfg.train.val_examples),
         processing_class=load_processor(cfg.checkpoint),
         peft_config=lora_config(cfg.train),
         callbacks=[
-            TrainLog(out_dir / "train_log.csv", examples_per_update),
+            TrainLog(out_dir / TRAIN_LOG, examples_per_update),
             KeepBest(resume_dir / BEST),
             MarkComplete(),
         ],
@@ -137,7 +137,7 @@ def train(
     run: dict, train_data: SplitData, val_data: SplitData, out_dir: Path, resume_dir: Path
 ) -> None:
     """Fine-tune ``run["checkpoint"]`` with LoRA; see the module docstring for the outputs."""
-    cfg = MedGemmaConfig.from_run(run)
+    cfg = MedGemmaRun.from_run(run)
     out_dir, resume_dir = Path(out_dir), Path(resume_dir)
     if cfg.train.processes > 1 and not in_worker():
         launch_workers(run, cfg.train.processes, train_data, val_data, out_dir, resume_dir)
@@ -156,11 +156,11 @@ def train(
     if checkpoint is not None:
         log.info("resuming from %s", checkpoint)
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
-    if trainer.state.global_step % cfg.train.eval_every:
+    if trainer.state.global_step % cfg.train.val_every:
         trainer.evaluate()  # the last steps count too when picking the best adapter
 
     if trainer.is_world_process_zero():
         with atomic_dir(out_dir / FINAL) as tmp:
             trainer.model.save_pretrained(tmp)
         copy_dir(resume_dir / BEST, out_dir / BEST)
-        write_train_log(out_dir / "train_log.csv", trainer.state.log_history)
+        write_history(out_dir / TRAIN_LOG, trainer.state.log_history)

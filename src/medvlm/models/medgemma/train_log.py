@@ -1,21 +1,18 @@
-"""``train_log.csv`` (step, loss, val_loss, lr, examples_per_s) from the trainer's log history.
+"""``train_log.csv`` (:data:`medvlm.models.base.TRAIN_LOG_COLUMNS`) from the trainer's log history.
 
-The same columns as the PaliGemma family, so the plots treat both alike. The history lives in
-the trainer state, which every resume checkpoint carries, so a resumed run's log is whole.
+The history lives in the trainer state, which every resume checkpoint carries, so a resumed
+run's log is whole.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from pathlib import Path
 
 from transformers import TrainerCallback
 
-from medvlm.io import write_text
+from medvlm.models.base import TRAIN_LOG_COLUMNS, write_train_log
 
-COLUMNS = ("step", "loss", "val_loss", "lr", "examples_per_s")
 THROUGHPUT_KEY = "examples_per_s"
 
 
@@ -26,7 +23,7 @@ def log_rows(log_history: list[dict]) -> list[dict]:
         step = entry.get("step")
         if step is None or not ("loss" in entry or "eval_loss" in entry):
             continue
-        row = rows.setdefault(step, dict.fromkeys(COLUMNS, ""))
+        row = rows.setdefault(step, dict.fromkeys(TRAIN_LOG_COLUMNS, ""))
         row["step"] = step
         if "loss" in entry:
             row["loss"] = entry["loss"]
@@ -37,12 +34,8 @@ def log_rows(log_history: list[dict]) -> list[dict]:
     return [rows[step] for step in sorted(rows)]
 
 
-def write_train_log(path: Path, log_history: list[dict]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(log_rows(log_history))
-    write_text(path, buffer.getvalue())
+def write_history(path: Path, log_history: list[dict]) -> None:
+    write_train_log(path, log_rows(log_history))
 
 
 class TrainLog(TrainerCallback):
@@ -78,5 +71,5 @@ class TrainLog(TrainerCallback):
             state.log_history[-1][THROUGHPUT_KEY] = rate
             self._seconds, self._updates = 0.0, 0
         if state.is_world_process_zero:
-            write_train_log(self.path, state.log_history)
+            write_history(self.path, state.log_history)
         self._clock = time.perf_counter()

@@ -77,11 +77,11 @@ class Decoder:
         images,
         tokens: np.ndarray,
         input_mask: np.ndarray,
-        max_decode_len: int,
+        max_new_tokens: int,
         image_mask=None,
         hook: AllowedHook | None = None,
     ) -> np.ndarray:
-        """New tokens ``[B, max_decode_len]`` for left-aligned prompts ``tokens [B, T]``; PAD
+        """New tokens ``[B, max_new_tokens]`` for left-aligned prompts ``tokens [B, T]``; PAD
         after each row's EOS. Stops early once every row has emitted EOS."""
         batch = tokens.shape[0]
         generated = np.zeros((batch, 0), np.int32)
@@ -94,15 +94,15 @@ class Decoder:
             input_mask,
             image_mask,
             allowed,
-            cache_size=n_prompt + max_decode_len,
+            cache_size=n_prompt + max_new_tokens,
         )
         generated = np.asarray(token)[:, None]
-        for step in range(1, max_decode_len):
+        for step in range(1, max_new_tokens):
             if (generated == EOS).any(axis=1).all():
                 break
-            new_slots = jnp.arange(max_decode_len) < step
+            new_slots = jnp.arange(max_new_tokens) < step
             key_mask = jnp.concatenate(
-                [prompt_mask, jnp.broadcast_to(new_slots, (batch, max_decode_len))], axis=1
+                [prompt_mask, jnp.broadcast_to(new_slots, (batch, max_new_tokens))], axis=1
             )
             token, cache = self._extend(
                 self.params,
@@ -114,31 +114,31 @@ class Decoder:
                 self._allowed(hook, step, generated),
             )
             generated = np.concatenate([generated, np.asarray(token)[:, None]], axis=1)
-        out = np.full((batch, max_decode_len), PAD, np.int32)
+        out = np.full((batch, max_new_tokens), PAD, np.int32)
         out[:, : generated.shape[1]] = _until_eos(generated)
         return out
 
     def greedy_recompute(
-        self, images, tokens, input_mask, max_decode_len, image_mask=None, hook=None
+        self, images, tokens, input_mask, max_new_tokens, image_mask=None, hook=None
     ) -> np.ndarray:
         """The reference: one full forward pass over prompt + tokens so far per new token.
 
-        The text is always ``T + max_decode_len`` long (future slots masked out), so the forward
+        The text is always ``T + max_new_tokens`` long (future slots masked out), so the forward
         pass compiles once.
         """
         batch, length = tokens.shape
-        text = np.concatenate([tokens, np.zeros((batch, max_decode_len), np.int32)], axis=1)
+        text = np.concatenate([tokens, np.zeros((batch, max_new_tokens), np.int32)], axis=1)
         mask_ar = np.concatenate(
-            [np.zeros_like(tokens), np.ones((batch, max_decode_len), np.int32)], axis=1
+            [np.zeros_like(tokens), np.ones((batch, max_new_tokens), np.int32)], axis=1
         )
-        for step in range(max_decode_len):
+        for step in range(max_new_tokens):
             generated = text[:, length : length + step]
             if step and (generated == EOS).any(axis=1).all():
                 break
             mask = np.concatenate(
                 [
                     input_mask,
-                    np.broadcast_to(np.arange(max_decode_len) < step, text[:, length:].shape),
+                    np.broadcast_to(np.arange(max_new_tokens) < step, text[:, length:].shape),
                 ],
                 axis=1,
             )

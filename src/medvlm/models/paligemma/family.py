@@ -100,7 +100,7 @@ class PaliGemmaFamily:
         if tokenizer.vocab_size > config.llm.vocab_size:
             config = config.replace(vocab_size=tokenizer.vocab_size)
         params = load_params(npz, config, settings.seed)
-        model = PaliGemma(config, remat=ts.remat)
+        model = PaliGemma(config, remat=ts.activation_checkpointing)
         trainer = Trainer(model, params, ts, seed=settings.seed)
         loader_options = dict(seed=settings.seed, shuffle=True, drop_last=True)
         batcher = Batcher(
@@ -197,9 +197,9 @@ def predict_texts(decoder: Decoder, tokenizer: Tokenizer, settings: PaliGemmaRun
                 from medvlm.constrain.jax_hook import ConstraintHook
 
                 languages = output_languages(padded, tokenizer, ts.location_tokens)
-                hook = ConstraintHook(languages, vocab, ds.max_decode_len[task])
+                hook = ConstraintHook(languages, vocab, ds.max_new_tokens[task])
             tokens = decoder.greedy(
-                images, text.tokens, text.mask_input, ds.max_decode_len[task], image_mask, hook
+                images, text.tokens, text.mask_input, ds.max_new_tokens[task], image_mask, hook
             )
             for record, answer in zip(chunk, decode_text(tokenizer, tokens), strict=False):
                 raw[record.uid] = answer

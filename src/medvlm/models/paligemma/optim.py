@@ -49,6 +49,6 @@ def optimizer(settings: TrainSettings) -> optax.GradientTransformation:
         update = optax.adam(lr)
     else:
         update = optax.adamw(lr, weight_decay=settings.weight_decay)
-    if settings.grad_clip:
-        return optax.chain(optax.clip_by_global_norm(settings.grad_clip), update)
+    if settings.max_grad_norm:
+        return optax.chain(optax.clip_by_global_norm(settings.max_grad_norm), update)
     return update

@@ -10,10 +10,8 @@ Every key of ``train`` and ``decode`` is optional; an unknown key is an error na
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import ClassVar
 
 from medvlm.records import (
     CLASSIFICATION,
@@ -23,9 +21,15 @@ from medvlm.records import (
     MULTI_LABEL,
     REGRESSION,
     REPORT_GENERATION,
-    TASK_TYPES,
 )
-from medvlm.settings import check, check_run, from_mapping
+from medvlm.settings import (
+    RunSettings,
+    SharedDecodeSettings,
+    SharedTrainSettings,
+    check,
+    check_choice,
+    check_regex,
+)
 
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DTYPES = ("float32", "bfloat16", "float16")
@@ -41,7 +45,7 @@ LORA_TARGETS = (
     r"|mlp/(gating_einsum|linear))"
 )
 # New tokens per task type: short for labels and numbers, long for boxes and reports.
-DEFAULT_MAX_DECODE_LEN = {
+DEFAULT_MAX_NEW_TOKENS = {
     CLASSIFICATION: 24,
     MULTI_LABEL: 64,
     COUNTING: 12,
@@ -53,24 +57,24 @@ DEFAULT_MAX_DECODE_LEN = {
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """Fine-tuning.
+class TrainSettings(SharedTrainSettings):
+    """Fine-tuning; the shared keys are described in :class:`medvlm.settings.SharedTrainSettings`.
 
-    steps: optimiser updates (100). batch_size: examples per update, split over all local
-        devices (8; a multiple of the device count).
-    optimizer: "sgd" (the study's), "adam" or "adamw". learning_rate: peak (3e-4).
-    momentum: SGD momentum, None for plain SGD. weight_decay: AdamW decay (0.0).
-    warmup_fraction: linear warm-up share of ``steps`` before the cosine decay (0.1).
-    grad_clip: global-norm clipping, 0 = off (1.0).
+    PaliGemma's meaning of the shared keys: ``steps`` is required (100); ``batch_size`` (8) is
+    split over all local devices (a multiple of the device count) and is one update;
+    ``lora_rank`` 0 (the default) trains without LoRA, above 0 every base weight is frozen and
+    only low-rank factors train at each leaf ``lora_targets`` (a regex matched fully against
+    flat parameter names; default the attention and MLP einsums of the LLM) selects;
+    ``warmup_fraction`` (0.1) precedes a cosine decay to zero; ``val_examples`` 1024.
+
+    optimizer: "sgd" (the study's), "adam" or "adamw". momentum: SGD momentum, None for plain
+        SGD. ``weight_decay`` applies to "adamw".
     trainable: "attention" (q/kv/attn_vec einsums, the study's), "llm", "full", or a regex
         matched (fully) against flat parameter names. Ignored when LoRA is on.
-    lora_rank: LoRA rank; 0 (the default) = off. Above 0 every base weight is frozen and only
-        low-rank factors train, at each leaf ``lora_targets`` (a regex matched fully against
-        flat parameter names; default the attention and MLP einsums of the LLM) selects.
-    lora_alpha: LoRA scale numerator; the update is ``lora_alpha / lora_rank * A @ B`` (16).
     frozen_dtype / trainable_dtype: storage of frozen and trained weights ("bfloat16",
         "float32"); activations are always float32.
-    seqlen: text tokens per example, prompt + target (128); longer examples are cut (counted).
+    seqlen: text tokens per example, prompt + target (128), image tokens not counted; every
+        example is padded to it and longer ones are cut (counted in the log).
     prompt_template: format string around the task prompt, ``{prompt}`` = the question with
         the task's format hint (e.g. ``"answer en {prompt}"``); default the prompt itself.
     multi_image: "tile" (views on a grid in one image) or "concat" (tokens of every view).
@@ -78,21 +82,22 @@ class TrainSettings:
     location_tokens: detection and instance-detection targets in PaliGemma's own syntax
         (``<locYMIN><locXMIN><locYMAX><locXMAX> label``, objects joined by ``" ; "``), decoded
         back to pixel boxes before scoring (False: JSON pixel boxes). Also read by predict.
-    val_every: validation loss every this many steps and at the end (50).
-    val_examples: the fixed validation subset: the first this many questions (1024).
-    save_every: resume state every this many steps (50). log_every: a log row every (10).
-    remat: recompute activations in the backward pass (saves memory on big models).
     fsdp_min_mib: tensors larger than this are split over the devices, smaller replicated (4).
     """
 
+    # the shared keys, with this family's defaults
     steps: int = 100
     batch_size: int = 8
-    optimizer: str = "sgd"
     learning_rate: float = 3e-4
-    momentum: float | None = None
-    weight_decay: float = 0.0
     warmup_fraction: float = 0.1
-    grad_clip: float = 1.0
+    max_grad_norm: float = 1.0
+    lora_rank: int = 0
+    lora_targets: str = LORA_TARGETS
+    val_examples: int | None = 1024
+    activation_checkpointing: bool = False
+    # this family's own keys
+    optimizer: str = "sgd"
+    momentum: float | None = None
     trainable: str = "attention"
     frozen_dtype: str = "bfloat16"
     trainable_dtype: str = "float32"
@@ -100,42 +105,21 @@ class TrainSettings:
     prompt_template: str = "{prompt}"
     multi_image: str = "tile"
     final_softcap: float = 0.0
-    val_every: int = 50
-    val_examples: int = 1024
-    save_every: int = 50
-    log_every: int = 10
-    remat: bool = False
-    fsdp_min_mib: float = 4.0
     location_tokens: bool = False
-    lora_rank: int = 0
-    lora_alpha: float = 16.0
-    lora_targets: str = LORA_TARGETS
+    fsdp_min_mib: float = 4.0
 
-    def __post_init__(self):
-        for key in ("steps", "batch_size", "seqlen", "val_every", "val_examples"):
-            check(getattr(self, key) >= 1, f"train.{key}", "must be at least 1")
-        for key in ("save_every", "log_every"):
-            check(getattr(self, key) >= 1, f"train.{key}", "must be at least 1")
-        check(self.optimizer in OPTIMIZERS, "train.optimizer", f"must be one of {OPTIMIZERS}")
-        check(self.learning_rate > 0, "train.learning_rate", "must be positive")
-        check(0 <= self.warmup_fraction < 1, "train.warmup_fraction", "must be in [0, 1)")
-        check(self.grad_clip >= 0, "train.grad_clip", "must not be negative")
+    def validate(self) -> None:
+        super().validate()
+        check(self.seqlen >= 1, "seqlen", "must be at least 1")
+        check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         for key in ("frozen_dtype", "trainable_dtype"):
-            check(getattr(self, key) in DTYPES, f"train.{key}", f"must be one of {DTYPES}")
-        check(self.multi_image in ("tile", "concat"), "train.multi_image", "tile or concat")
-        check("{prompt}" in self.prompt_template, "train.prompt_template", "needs {prompt}")
-        try:
-            re.compile(self.trainable_regex)
-        except re.error as error:
-            raise ValueError(f"train.trainable: not a regex ({error})") from None
-        rank = self.lora_rank
-        whole = isinstance(rank, int) and not isinstance(rank, bool)
-        check(whole and rank >= 0, "train.lora_rank", "must be a whole number >= 0 (0 = off)")
-        check(self.lora_alpha > 0, "train.lora_alpha", "must be positive")
-        try:
-            re.compile(self.lora_targets)
-        except re.error as error:
-            raise ValueError(f"train.lora_targets: not a regex ({error})") from None
+            check_choice(getattr(self, key), DTYPES, key)
+        check_choice(self.multi_image, ("tile", "concat"), "multi_image")
+        check("{prompt}" in self.prompt_template, "prompt_template", "needs {prompt}")
+        check(self.final_softcap >= 0, "final_softcap", "must not be negative (0 = off)")
+        check(self.fsdp_min_mib >= 0, "fsdp_min_mib", "must not be negative")
+        check_regex(self.trainable_regex, "trainable")
+        check_regex(self.lora_targets, "lora_targets")
 
     @property
     def trainable_regex(self) -> str:
@@ -143,37 +127,25 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
-class DecodeSettings:
-    """Greedy batched decoding with a KV cache.
+class DecodeSettings(SharedDecodeSettings):
+    """Greedy batched decoding with a KV cache (shared keys: ``SharedDecodeSettings``).
 
-    batch_size: questions per batch (16); a batch holds one task type only.
-    max_decode_len: new tokens per task type, merged over ``DEFAULT_MAX_DECODE_LEN``.
-    weights: "best" (lowest validation loss) or "final".
+    batch_size: 16. weights "best": the lowest validation loss.
     prompt_len: prompt tokens (prompts are padded or cut to it; 128).
-    constrained: decode under each question's output grammar, so every answer is well-formed
-        and complete within ``max_decode_len`` (True; see medvlm.constrain).
     """
 
-    batch_size: int = 16
-    max_decode_len: dict[str, int] = field(default_factory=lambda: dict(DEFAULT_MAX_DECODE_LEN))
-    weights: str = "best"
-    prompt_len: int = 128
-    constrained: bool = True
+    DEFAULT_MAX_NEW_TOKENS: ClassVar[dict[str, int]] = DEFAULT_MAX_NEW_TOKENS
 
-    def __post_init__(self):
-        check(self.batch_size >= 1, "decode.batch_size", "must be at least 1")
-        check(self.prompt_len >= 2, "decode.prompt_len", "must be at least 2")
-        check(self.weights in ("best", "final"), "decode.weights", "must be 'best' or 'final'")
-        merged = dict(DEFAULT_MAX_DECODE_LEN)
-        for task, tokens in self.max_decode_len.items():
-            check(task in TASK_TYPES, f"decode.max_decode_len.{task}", "unknown task type")
-            check(tokens >= 1, f"decode.max_decode_len.{task}", "must be at least 1")
-            merged[task] = tokens
-        object.__setattr__(self, "max_decode_len", merged)
+    batch_size: int = 16
+    prompt_len: int = 128
+
+    def validate(self) -> None:
+        super().validate()
+        check(self.prompt_len >= 2, "prompt_len", "must be at least 2")
 
 
 @dataclass(frozen=True)
-class PaliGemmaRun:
+class PaliGemmaRun(RunSettings):
     """One run of the family.
 
     checkpoint: a big_vision ``.npz`` (tokenizer ``tokenizer.model`` or
@@ -184,19 +156,9 @@ class PaliGemmaRun:
     seed: data order and new embedding rows.
     """
 
-    checkpoint: Path
+    FAMILY: ClassVar[str] = "paligemma"
+    CHECKPOINT_HINT: ClassVar[str] = "a big_vision .npz or its directory"
+
     image_size: int = 224
-    seed: int = 0
     train: TrainSettings = field(default_factory=TrainSettings)
     decode: DecodeSettings = field(default_factory=DecodeSettings)
-
-    @classmethod
-    def from_run(cls, run: dict[str, Any]) -> PaliGemmaRun:
-        check_run(run, "paligemma", "a big_vision .npz or its directory")
-        return cls(
-            checkpoint=Path(run["checkpoint"]),
-            image_size=int(run.get("image_size", 224)),
-            seed=int(run.get("seed", 0)),
-            train=from_mapping(TrainSettings, run.get("train"), "train"),
-            decode=from_mapping(DecodeSettings, run.get("decode"), "decode"),
-        )

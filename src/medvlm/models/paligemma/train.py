@@ -6,9 +6,7 @@ resume state and the best weights so far live in ``resume_dir`` until the run en
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import logging
 import shutil
@@ -21,7 +19,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from medvlm.io import atomic_path, write_text
+from medvlm.io import atomic_path
+from medvlm.models.base import TRAIN_LOG, write_train_log
 from medvlm.models.paligemma.checkpoint import save_params
 from medvlm.models.paligemma.examples import Batcher
 from medvlm.models.paligemma.lora import merge
@@ -35,7 +34,6 @@ from medvlm.models.paligemma.sharding import data_mesh, fsdp_shardings, put_batc
 
 log = logging.getLogger(__name__)
 
-LOG_COLUMNS = ("step", "loss", "val_loss", "lr", "examples_per_s")
 BEST_FILE = "best.npz"
 
 
@@ -143,14 +141,6 @@ def fingerprint(settings: TrainSettings, seed: int, checkpoint: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def write_log(path: Path, rows: list[dict]) -> None:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=LOG_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    write_text(path, out.getvalue())
-
-
 def fit(
     trainer: Trainer,
     train: Batcher,
@@ -228,7 +218,7 @@ def fit(
             shutil.copyfile(best, tmp)
     else:
         save_params(params, out_dir / BEST_FILE)
-    write_log(out_dir / "train_log.csv", meta["log"])
+    write_train_log(out_dir / TRAIN_LOG, meta["log"])
     if train.truncated:
         log.warning("%d training rows were cut to %d tokens", train.truncated, settings.seqlen)
     return params
