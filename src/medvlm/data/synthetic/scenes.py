@@ -33,6 +33,7 @@ from medvlm.data.synthetic.specs import (
 )
 
 Box = tuple[int, int, int, int]
+MAX_INSTANCES = 6  # objects in an instance-detection (chromosome) image
 
 
 @dataclass(frozen=True)
@@ -176,10 +177,11 @@ def blobs(width: int, height: int, rng: np.random.Generator) -> tuple[list, int]
 def instances(
     params: InstanceDetection, width: int, height: int, rng: np.random.Generator
 ) -> tuple[list, Answer]:
-    """Elongated rectangles, one per grid cell, each coloured by its id."""
-    cell = max(12, min(width, height) // 6)
+    """Elongated rectangles, one per cell of a 3 x 3 grid, each coloured by its id: a few large
+    objects (2 to :data:`MAX_INSTANCES`), few enough for a tiny model to learn to find."""
+    cell = max(16, min(width, height) // 3)
     capacity = (width // cell) * (height // cell)
-    count = int(rng.integers(2, max(2, min(capacity, 16)) + 1))
+    count = int(rng.integers(2, max(2, min(capacity, MAX_INSTANCES)) + 1))
     marks, by_id = [], {}
     for box in _grid_cells(width, height, cell, count, rng):
         ident = int(rng.integers(1, params.max_ids + 1))
