@@ -107,14 +107,23 @@ def _take(columns: Columns, rows: np.ndarray) -> Columns:
     return {name: values[rows] for name, values in columns.items()}
 
 
-def score_task(
-    task: str,
-    items: Sequence[Item],
-    bootstrap: int = DEFAULT_REPLICATES,
-    seed: int = 0,
-    judge: ReportJudge | None = None,
-) -> dict[str, Any]:
-    """The default profile's entry for one task type (see the module docstring)."""
+@dataclass(frozen=True)
+class TaskColumns:
+    """One task's scorable questions and their per-question columns (see :func:`task_columns`)."""
+
+    metric: TaskMetric
+    kept: list[Item]  # questions whose reference parses, in input order
+    columns: Columns
+    unparsable_references: list[str]
+
+    def summary(self, rows: np.ndarray) -> dict[str, float | None]:
+        """Every metric of the task, and the format counts, over ``rows`` of ``kept``."""
+        chosen = _take(self.columns, rows)
+        return {**self.metric.summarise(chosen), **format_summary(chosen)}
+
+
+def task_columns(task: str, items: Sequence[Item], judge: ReportJudge | None = None) -> TaskColumns:
+    """Parse references and predictions with the task's parser; per-question metric columns."""
     spec = task_spec(task)
     metric = _report_metric(judge) if task == REPORT_GENERATION else METRICS[task]
     kept, references, predictions, well_formed, bad = [], [], [], [], []
@@ -129,17 +138,34 @@ def score_task(
         predictions.append(prediction if metric.usable(prediction) else None)
         well_formed.append(bool(spec.is_well_formed(item.prediction, item.question)))
     if not kept:
-        return {"n": 0, "pooled": {}, "ci": {}, "by_dataset": {}, "unparsable_references": bad}
-    datasets = [item.dataset for item in kept]
+        return TaskColumns(metric, [], {}, bad)
     columns = {
-        **metric.per_item(references, predictions, datasets),
+        **metric.per_item(references, predictions, [item.dataset for item in kept]),
         "unparsable": np.array([p is None for p in predictions], dtype=bool),
         "wrong_format": ~np.array(well_formed, dtype=bool),
     }
+    return TaskColumns(metric, kept, columns, bad)
 
-    def summary(rows: np.ndarray) -> dict[str, float | None]:
-        chosen = _take(columns, rows)
-        return {**metric.summarise(chosen), **format_summary(chosen)}
+
+def resampling_units(kept: Sequence[Item]) -> tuple[list[str], list[str]]:
+    """The bootstrap's strata (data sets) and groups (images) of scored questions."""
+    return [item.dataset for item in kept], [item.image_key or item.uid for item in kept]
+
+
+def score_task(
+    task: str,
+    items: Sequence[Item],
+    bootstrap: int = DEFAULT_REPLICATES,
+    seed: int = 0,
+    judge: ReportJudge | None = None,
+) -> dict[str, Any]:
+    """The default profile's entry for one task type (see the module docstring)."""
+    scored = task_columns(task, items, judge)
+    kept, bad = scored.kept, scored.unparsable_references
+    if not kept:
+        return {"n": 0, "pooled": {}, "ci": {}, "by_dataset": {}, "unparsable_references": bad}
+    datasets, images = resampling_units(kept)
+    summary = scored.summary
 
     def rates(rows: np.ndarray) -> dict[str, float | None]:
         return {k: v for k, v in summary(rows).items() if not k.startswith("n_")}
@@ -153,11 +179,7 @@ def score_task(
         "n": len(kept),
         "pooled": summary(np.arange(len(kept))),
         "ci": bootstrap_ci(
-            datasets,
-            [item.image_key or item.uid for item in kept],
-            rates,
-            n=bootstrap,
-            seed=[seed, TASK_TYPES.index(task)],
+            datasets, images, rates, n=bootstrap, seed=[seed, TASK_TYPES.index(task)]
         ),
         "by_dataset": by_dataset,
         "unparsable_references": bad,
