@@ -1,0 +1,186 @@
+"""Does fine-tuning teach every task type? Each trained run against its family's untrained
+(zero-shot) run on the same questions, from a finished workflow's predictions.
+
+    .venv/bin/python benchmarks/learning.py --config config/learnability.yaml \\
+        --write BENCHMARKS.md --block learnability --seconds 1800
+
+Per family and task type: the headline metric of the default profile for the untrained and the
+trained run, each with its 95% bootstrap interval (images resampled within data sets, as the
+score files do), and the improvement (positive = better; an MAE drop counts as positive) with
+its paired 95% interval (:mod:`medvlm.metrics.compare`). ``apart`` says whether the two runs'
+own intervals do not overlap; ``paired > 0`` whether the paired interval of the improvement lies
+above 0. Detection rows also check the F1@0.5 targets (``--targets``).
+
+Prints the Markdown; ``--write FILE --block NAME`` puts it into that generated block
+(:mod:`medvlm.generated`); the numbers also go to ``--out`` as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import sys
+from pathlib import Path
+
+from medvlm.config import load_config
+from medvlm.generated import write_block
+from medvlm.io import write_json
+from medvlm.metrics.compare import compare_task
+from medvlm.metrics.pairing import pair
+from medvlm.metrics.profiles.default import score_task
+from medvlm.metrics.tables import HEADLINES
+from medvlm.records import DETECTION, TASK_TYPES
+from medvlm.runs import expand_runs
+
+# The learnability targets of detection F1@0.5 per family (issue: boxes a model can see).
+DEFAULT_TARGETS = {"paligemma": 0.5, "medgemma": 0.3}
+
+
+def headline_metric(task: str) -> str:
+    """The task's headline without a GREEN judge (the last of the task's headline metrics)."""
+    return HEADLINES[task][-1]
+
+
+def pairs(runs: dict[str, dict]) -> list[tuple[str, str, str]]:
+    """(family, untrained run, trained run) for every trained run whose family has a baseline."""
+    baselines = {}
+    for name, run in runs.items():
+        if run.get("zero_shot"):
+            baselines.setdefault(run["family"], name)
+    return [
+        (run["family"], baselines[run["family"]], name)
+        for name, run in runs.items()
+        if not run.get("zero_shot") and run["family"] in baselines
+    ]
+
+
+def compare_runs(
+    results: Path, split: str, baseline: str, trained: str, replicates: int, seed: int
+):
+    """Per task type present: both runs' headline with intervals and the paired improvement."""
+    references = results / "data" / "splits" / f"{split}.jsonl"
+    items = {
+        run: pair(references, results / "predictions" / run / f"{split}.jsonl").items
+        for run in (baseline, trained)
+    }
+    rows = {}
+    for task in TASK_TYPES:
+        run_items = [item for item in items[trained] if item.task == task]
+        base_items = [item for item in items[baseline] if item.task == task]
+        if not run_items:
+            continue
+        metric = headline_metric(task)
+        own = {
+            run: score_task(task, chosen, replicates, seed)
+            for run, chosen in ((baseline, base_items), (trained, run_items))
+        }
+        paired = compare_task(task, metric, run_items, base_items, replicates, seed)
+        rows[task] = {
+            "metric": metric,
+            "n": paired["n"],
+            "untrained": [own[baseline]["pooled"].get(metric), own[baseline]["ci"].get(metric)],
+            "trained": [own[trained]["pooled"].get(metric), own[trained]["ci"].get(metric)],
+            "improvement": [paired["improvement"], paired["ci"]],
+        }
+    return rows
+
+
+def apart(row: dict) -> bool:
+    """Whether the trained run's interval lies wholly on the better side of the untrained's."""
+    (_, base_ci), (_, run_ci) = row["untrained"], row["trained"]
+    if base_ci is None or run_ci is None:
+        return False
+    if row["metric"] in ("mae", "rmse"):
+        return run_ci[1] < base_ci[0]
+    return run_ci[0] > base_ci[1]
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "–"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.3f}" if abs(value) < 100 else f"{value:.1f}"
+
+
+def _cell(value: float | None, interval: list | None) -> str:
+    if interval is None:
+        return _number(value)
+    return f"{_number(value)} ({_number(interval[0])} to {_number(interval[1])})"
+
+
+def markdown(comparisons: list[dict], targets: dict[str, float]) -> str:
+    lines = [
+        "| family | task | metric | n | untrained | trained | improvement (paired) | apart "
+        "| paired > 0 | target |",
+        "|---|---|---|---:|---:|---:|---:|:-:|:-:|:-:|",
+    ]
+    for comparison in comparisons:
+        family = comparison["family"]
+        for task, row in comparison["tasks"].items():
+            improvement, paired_ci = row["improvement"]
+            above = paired_ci is not None and paired_ci[0] > 0
+            target = ""
+            if task == DETECTION and family in targets:
+                reached = (row["trained"][0] or 0.0) >= targets[family]
+                target = f"{'met' if reached else 'MISSED'} (≥ {targets[family]})"
+            lines.append(
+                f"| {family} | {task} | {row['metric']} | {row['n']} "
+                f"| {_cell(*row['untrained'])} | {_cell(*row['trained'])} "
+                f"| {_cell(improvement, paired_ci)} | {'yes' if apart(row) else 'no'} "
+                f"| {'yes' if above else 'no'} | {target} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="config/learnability.yaml")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--replicates", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seconds", type=float, help="wall-clock of the workflow run, recorded")
+    parser.add_argument("--targets", type=json.loads, default=DEFAULT_TARGETS)
+    parser.add_argument("--write", help="a Markdown file holding the generated block")
+    parser.add_argument("--block", default="learnability")
+    parser.add_argument("--out", default="benchmarks/out/learning.json")
+    args = parser.parse_args()
+
+    config = load_config(args.config)
+    results = Path(config["results"])
+    runs = expand_runs(config["runs"], config["sweeps"])
+    comparisons = [
+        {
+            "family": family,
+            "untrained": baseline,
+            "trained": trained,
+            "tasks": compare_runs(
+                results, args.split, baseline, trained, args.replicates, args.seed
+            ),
+        }
+        for family, baseline, trained in pairs(runs)
+    ]
+    if not comparisons:
+        print(f"{args.config}: no trained run next to an untrained one", file=sys.stderr)
+        return 1
+    command = "python benchmarks/learning.py " + shlex.join(sys.argv[1:])
+    header = [f"`{command}` on the `{args.split}` split of `{results}` (runs: "]
+    header[0] += ", ".join(f"`{c['trained']}` vs `{c['untrained']}`" for c in comparisons) + ")."
+    if args.seconds is not None:
+        load = os.getloadavg()[2]
+        header.append(
+            f"Workflow wall-clock {args.seconds / 60:.1f} min on {os.cpu_count()} cores "
+            f"(15-minute load average at the end: {load:.1f})."
+        )
+    text = "\n".join(header) + "\n\n" + markdown(comparisons, args.targets)
+    print(text)
+    write_json(Path(args.out), {"command": command, "seconds": args.seconds, "runs": comparisons})
+    if args.write:
+        write_block(args.write, args.block, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
