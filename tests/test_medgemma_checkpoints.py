@@ -1,4 +1,4 @@
-"""Resume-directory bookkeeping: only complete checkpoints count, a changed run starts over."""
+"""Resume-directory bookkeeping: only complete checkpoints count; whole directories atomically."""
 
 from pathlib import Path
 
@@ -7,7 +7,6 @@ import pytest
 from medvlm.io import atomic_dir, write_json
 from medvlm.models.medgemma.checkpoints import (
     COMPLETE_MARKER,
-    claim_resume_dir,
     last_complete_checkpoint,
 )
 
@@ -28,19 +27,6 @@ def test_a_half_written_checkpoint_is_not_resumed_from(tmp_path):
     checkpoint(tmp_path, 30, complete=False)  # killed while the trainer was writing it
     (tmp_path / "checkpoint-x").mkdir()
     assert last_complete_checkpoint(tmp_path) == tmp_path / "checkpoint-20"
-
-
-def test_a_changed_run_clears_the_resume_state(tmp_path):
-    resume = tmp_path / "resume"
-    run = {"checkpoint": Path("/models/m"), "train": {"learning_rate": 1e-4}}
-    assert not claim_resume_dir(resume, run)  # a new run
-    checkpoint(resume, 5, complete=True)
-    assert claim_resume_dir(resume, run)  # the same run again: its state stays
-    assert last_complete_checkpoint(resume) is not None
-    changed = {**run, "train": {"learning_rate": 2e-4}}
-    assert not claim_resume_dir(resume, changed)
-    assert last_complete_checkpoint(resume) is None
-    assert claim_resume_dir(resume, changed)
 
 
 def test_atomic_dir_replaces_a_directory_only_when_the_block_succeeds(tmp_path):

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from medvlm.models.medgemma.checkpoints import last_complete_checkpoint
 from medvlm.models.medgemma.demo_model import build_demo_model
 from medvlm.models.medgemma.launch import in_worker, read_spec, workers_dir
 from medvlm.models.medgemma.settings import MedGemmaRun
@@ -49,11 +48,6 @@ def test_two_workers_share_each_epoch(colours, tmp_path, capfd):
     out, resume = tmp_path / "model", tmp_path / "resume"
     train(run_config(model_dir), train_data, val_data, out, resume)
 
-    # 16 questions, 2 per worker and step: two workers need 4 steps for the epoch, one needs 8.
-    checkpoint = last_complete_checkpoint(resume)
-    assert checkpoint.name == "checkpoint-4"
-    state = json.loads((checkpoint / "trainer_state.json").read_text())
-    assert (state["global_step"], state["max_steps"]) == (4, 4)
     stderr = capfd.readouterr().err
     assert "training as rank 0 of 2" in stderr and "training as rank 1 of 2" in stderr
 
@@ -62,9 +56,11 @@ def test_two_workers_share_each_epoch(colours, tmp_path, capfd):
     assert (out / "final" / "adapter_model.safetensors").is_file()
     with open(out / "train_log.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
+    # 16 questions, 2 per worker and step: two workers need 4 steps for the epoch, one needs 8.
     assert [int(row["step"]) for row in rows] == [1, 2, 3, 4]
     assert rows[-1]["val_loss"]  # the closing validation, whose loss both workers computed
     assert not workers_dir(resume).exists()  # the launch spec and logs go after a success
+    assert not resume.exists()  # and so does the resume state
 
 
 @pytest.mark.slow

@@ -3,11 +3,7 @@ log, resume after a kill), predictions in the shared format."""
 
 import csv
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +14,11 @@ from medvlm.data.shards import build_shards
 from medvlm.io import read_jsonl, write_jsonl
 from medvlm.models.base import SplitData, get_family
 from medvlm.models.paligemma.checkpoint import read_npz
+from medvlm.models.paligemma.resume import STATE_FILE
 from medvlm.models.paligemma.settings import PaliGemmaRun
 from medvlm.models.paligemma.tokenizer import Tokenizer
 from medvlm.records import Record
+from tests.support.training import kill_training
 
 QUESTION = "Is the image bright or dark? Options: A: bright B: dark"
 SIZE = 16
@@ -143,44 +141,56 @@ def test_run_settings_reject_unknown_keys(setup):
         PaliGemmaRun.from_run({**make_run(root / "demo"), "model": {}})
 
 
-KILLED_RUN = """
-import json, sys
-from pathlib import Path
-sys.path.insert(0, {tests!r})
-from test_paligemma_family import make_split  # noqa: E402
-from medvlm.models.base import SplitData, get_family
-run = json.loads({run!r})
-root = Path({root!r})
-train = SplitData(root / "train.jsonl", root / "shard_train")
-val = SplitData(root / "val.jsonl", root / "shard_val")
-get_family("paligemma").train(run, train, val, root / "killed_model", root / "killed_resume")
-"""
+def state_saved(resume: Path) -> bool:
+    return (resume / STATE_FILE).exists()
 
 
-def test_killed_training_resumes_to_the_same_weights(setup, trained):
+def assert_same_weights(a: Path, b: Path) -> None:
+    first, second = read_npz(a), read_npz(b)
+    assert first.keys() == second.keys()
+    for name in first:
+        np.testing.assert_array_equal(second[name], first[name], err_msg=name)
+
+
+@pytest.mark.parametrize("lora", [False, True], ids=["full", "lora"])
+def test_killed_training_resumes_to_the_same_weights(setup, tmp_path, lora):
     root, family, train, val = setup
-    run = make_run(root / "demo", steps=60, save_every=4, val_every=30, log_every=10)
-    family.train(run, train, val, root / "whole_model", root / "whole_resume")
+    changes = {"lora_rank": 2, "learning_rate": 0.05} if lora else {}
+    run = make_run(root / "demo", steps=60, save_every=4, val_every=30, log_every=10, **changes)
+    family.train(run, train, val, tmp_path / "whole_model", tmp_path / "whole_resume")
+    assert not (tmp_path / "whole_resume").exists()  # removed once the outputs are complete
 
-    script = KILLED_RUN.format(
-        tests=str(Path(__file__).parent), run=json.dumps(run), root=str(root)
-    )
-    process = subprocess.Popen([sys.executable, "-c", script], env=os.environ.copy())
-    state = root / "killed_resume" / "state.npz"
-    deadline = time.monotonic() + 240
-    while not state.exists() and process.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert not (root / "killed_model" / "final.npz").exists(), "training ended before the kill"
-    meta = json.loads(str(read_npz(state)["meta"]))
+    killed, resume = tmp_path / "killed_model", tmp_path / "killed_resume"
+    kill_training(run, train, val, killed, resume, state_saved)
+    assert not (killed / "final.npz").exists(), "training ended before the kill"
+    meta = json.loads(str(read_npz(resume / STATE_FILE)["meta"]))
     assert 0 < meta["step"] < 60
 
-    family.train(run, train, val, root / "killed_model", root / "killed_resume")
-    whole = read_npz(root / "whole_model" / "final.npz")
-    resumed = read_npz(root / "killed_model" / "final.npz")
-    assert whole.keys() == resumed.keys()
-    for name in whole:
-        np.testing.assert_array_equal(resumed[name], whole[name], err_msg=name)
-    with open(root / "killed_model" / "train_log.csv") as handle:
+    family.train(run, train, val, killed, resume)
+    assert not resume.exists()
+    assert_same_weights(tmp_path / "whole_model" / "final.npz", killed / "final.npz")
+    assert_same_weights(tmp_path / "whole_model" / "best.npz", killed / "best.npz")
+    with open(killed / "train_log.csv") as handle:
         assert [int(r["step"]) for r in csv.DictReader(handle)] == [10, 20, 30, 40, 50, 60]
+
+
+def test_changed_training_data_is_trained_afresh(setup, tmp_path, caplog):
+    """The workflow's paths stay when a split changes: the state of a killed run on the old
+    split is discarded, and the weights are those of a fresh run on the new split."""
+    root, family, _, val = setup
+    run = make_run(root / "demo", steps=24, save_every=2, val_every=12, log_every=4)
+    old = make_split(tmp_path, "train", 24, 0)
+    family.train(run, old, val, tmp_path / "old_model", tmp_path / "old_resume")
+    kill_training(run, old, val, tmp_path / "model", tmp_path / "resume", state_saved)
+
+    new = make_split(tmp_path, "train", 20, 5)  # same paths, other questions and images
+    assert new == old
+    with caplog.at_level(logging.WARNING, logger="medvlm.models.base"):
+        family.train(run, new, val, tmp_path / "model", tmp_path / "resume")
+    assert "discarding the resume state of another training: its train records" in caplog.text
+    family.train(run, new, val, tmp_path / "fresh_model", tmp_path / "fresh_resume")
+
+    assert_same_weights(tmp_path / "fresh_model" / "final.npz", tmp_path / "model" / "final.npz")
+    before = read_npz(tmp_path / "old_model" / "final.npz")
+    after = read_npz(tmp_path / "model" / "final.npz")
+    assert any(not np.array_equal(before[name], after[name]) for name in before)

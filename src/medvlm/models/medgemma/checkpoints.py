@@ -8,7 +8,6 @@ ones, and the trainer keeps the previous complete checkpoint until the next one 
 
 from __future__ import annotations
 
-import json
 import re
 import shutil
 from pathlib import Path
@@ -18,7 +17,6 @@ from transformers import TrainerCallback
 from medvlm.io import atomic_dir, write_json
 
 COMPLETE_MARKER = "complete.json"
-RUN_FILE = "run.json"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 
 
@@ -37,22 +35,6 @@ def checkpoint_steps(resume_dir: Path) -> dict[int, Path]:
 def last_complete_checkpoint(resume_dir: Path) -> Path | None:
     steps = checkpoint_steps(resume_dir)
     return steps[max(steps)] if steps else None
-
-
-def claim_resume_dir(resume_dir: Path, fingerprint: dict) -> bool:
-    """Keep ``resume_dir`` only if it was written for the same run; return whether it was kept.
-
-    A changed run (hyper-parameters, checkpoint, data) must start over, not continue from state
-    trained with other settings: its stale resume state is removed.
-    """
-    fingerprint = json.loads(json.dumps(fingerprint, default=str))  # as it reads back
-    run_file = resume_dir / RUN_FILE
-    kept = run_file.is_file() and json.loads(run_file.read_text("utf-8")) == fingerprint
-    if not kept and resume_dir.exists():
-        shutil.rmtree(resume_dir)
-    if not kept:
-        write_json(run_file, fingerprint)
-    return kept
 
 
 class MarkComplete(TrainerCallback):

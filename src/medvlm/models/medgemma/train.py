@@ -2,7 +2,8 @@
 
 Only the answer tokens carry loss (prompt/completion examples, see :mod:`.data`). Writes to
 ``out_dir``: ``final/`` and ``best/`` (LoRA adapters, best by validation loss), ``train_log.csv``.
-Resume state (trainer checkpoints and the best adapter so far) lives in ``resume_dir``; rerunning
+Resume state (trainer checkpoints and the best adapter so far) lives in ``resume_dir`` under the
+run's training fingerprint (:mod:`medvlm.models.base`) until the outputs are complete; rerunning
 after a kill continues from its last complete checkpoint.
 
 Data parallel: with ``train.processes: N`` (N > 1) ``train`` relaunches itself as N torchrun
@@ -20,10 +21,16 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from medvlm.io import atomic_dir, write_json
-from medvlm.models.base import TRAIN_LOG, SplitData
+from medvlm.models.base import (
+    TRAIN_LOG,
+    SplitData,
+    checkpoint_dir_files,
+    claim_resume_dir,
+    release_resume_dir,
+    training_fingerprint,
+)
 from medvlm.models.medgemma.checkpoints import (
     MarkComplete,
-    claim_resume_dir,
     copy_dir,
     last_complete_checkpoint,
 )
@@ -142,13 +149,10 @@ def train(
     if cfg.train.processes > 1 and not in_worker():
         launch_workers(run, cfg.train.processes, train_data, val_data, out_dir, resume_dir)
         return
-    fingerprint = {  # what the trained weights depend on (decoding settings are not)
-        "run": {key: value for key, value in run.items() if key != "decode"},
-        "train": [str(train_data.records_path), str(train_data.shard_dir)],
-        "val": [str(val_data.records_path), str(val_data.shard_dir)],
-    }
-    if int(os.environ.get("RANK", "0")) == 0 and not claim_resume_dir(resume_dir, fingerprint):
-        log.info("%s: new run, starting from step 0", resume_dir)
+    if int(os.environ.get("RANK", "0")) == 0:
+        files = checkpoint_dir_files(cfg.checkpoint)
+        fingerprint = training_fingerprint(cfg, files, cfg.checkpoint, train_data, val_data)
+        claim_resume_dir(resume_dir, fingerprint)
     trainer = build_trainer(cfg, train_data, val_data, out_dir, resume_dir)
     trainer.accelerator.wait_for_everyone()  # rank 0 has cleared stale state
     log.info("training as rank %d of %d", trainer.args.process_index, trainer.args.world_size)
@@ -164,3 +168,4 @@ def train(
             trainer.model.save_pretrained(tmp)
         copy_dir(resume_dir / BEST, out_dir / BEST)
         write_history(out_dir / TRAIN_LOG, trainer.state.log_history)
+        release_resume_dir(resume_dir)

@@ -13,7 +13,12 @@ import ml_dtypes
 import numpy as np
 
 from medvlm.io import atomic_path, write_json
-from medvlm.models.base import SplitData
+from medvlm.models.base import (
+    SplitData,
+    claim_resume_dir,
+    release_resume_dir,
+    training_fingerprint,
+)
 from medvlm.models.paligemma.checkpoint import (
     CONFIG_NAME,
     checkpoint_files,
@@ -30,7 +35,7 @@ from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.params import cast, flatten, infer_config, init_params, unflatten
 from medvlm.models.paligemma.settings import PaliGemmaRun
 from medvlm.models.paligemma.tokenizer import Tokenizer, build_demo_tokenizer
-from medvlm.models.paligemma.train import Trainer, fingerprint, fit
+from medvlm.models.paligemma.train import Trainer, fit
 from medvlm.predictions import write_predictions
 
 log = logging.getLogger(__name__)
@@ -125,12 +130,14 @@ class PaliGemmaFamily:
                 ts.multi_image,
                 ts.location_tokens,
             )
-        run_id = fingerprint(ts, settings.seed, str(npz.resolve()))
-        out_dir, resume_dir = Path(out_dir), Path(resume_dir)
-        fit(trainer, batcher, val_batcher, out_dir, resume_dir, run_id)
+        files = [path for path in (npz, tokenizer_path, config_json) if path is not None]
+        claim_resume_dir(resume_dir, training_fingerprint(settings, files, npz.parent, train, val))
+        out_dir = Path(out_dir)
+        fit(trainer, batcher, val_batcher, out_dir, resume_dir)
         write_json(out_dir / CONFIG_NAME, config.replace(final_softcap=ts.final_softcap).to_json())
         with atomic_path(out_dir / TOKENIZER_FILE) as tmp:
             shutil.copyfile(tokenizer_path, tmp)
+        release_resume_dir(resume_dir)
 
     def predict(self, run: dict, model_dir: Path, data: SplitData, out_path: Path) -> None:
         """Answer with ``model_dir``: a training run's output (its best or final weights), or

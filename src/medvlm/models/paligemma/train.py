@@ -1,17 +1,15 @@
 """Fine-tuning: a sharded, jitted train step, validation, best/final weights, resume.
 
 ``out_dir`` gets ``final.npz``, ``best.npz`` (lowest validation loss), ``train_log.csv``; the
-resume state and the best weights so far live in ``resume_dir`` until the run ends.
+resume state and the best weights so far live in ``resume_dir`` until the run ends. Whether that
+state belongs to this training is decided before (:func:`medvlm.models.base.claim_resume_dir`).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import jax
@@ -132,25 +130,15 @@ def validation_loss(trainer: Trainer, trainable, batcher: Batcher, uids, rows: i
     return total / max(weight, 1.0)
 
 
-def fingerprint(settings: TrainSettings, seed: int, checkpoint: str) -> str:
-    """Identifies what a resume state belongs to: a state from other settings is not resumed."""
-    fields = asdict(settings)
-    if not settings.lora_rank:  # without LoRA, the fingerprint of the settings before LoRA
-        fields = {k: v for k, v in fields.items() if not k.startswith("lora_")}
-    text = json.dumps([fields, seed, checkpoint], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
 def fit(
     trainer: Trainer,
     train: Batcher,
     val: Batcher | None,
     out_dir: Path,
     resume_dir: Path,
-    run_id: str,
 ) -> dict:
-    """Train ``trainer.settings.steps`` steps, resuming from ``resume_dir`` when it holds a state
-    of the same run. Returns the final host parameter tree."""
+    """Train ``trainer.settings.steps`` steps, resuming from the state in ``resume_dir`` when
+    there is one. Returns the final host parameter tree."""
     settings = trainer.settings
     rows = settings.batch_size
     per_epoch = len(train.loader.records) // rows
@@ -161,14 +149,12 @@ def fit(
     val_uids = [r.uid for r in val.loader.records[: settings.val_examples]] if val else []
 
     trainable, opt_state = trainer.init_state()
-    meta = {"run": run_id, "step": 0, "best_val": None, "log": [], "pending": [0.0, 0, 0.0]}
+    meta = {"step": 0, "best_val": None, "log": [], "pending": [0.0, 0, 0.0]}
     restored = load_state(resume_dir, trainer.initial, jax.device_get(opt_state))
-    if restored is not None and restored[2].get("run") == run_id:
+    if restored is not None:
         trainable, opt_state = trainer.put_state(*restored[:2])
         meta = restored[2]
         log.info("resuming at step %d from %s", meta["step"], resume_dir)
-    elif restored is not None:
-        log.warning("%s holds the state of other settings; starting afresh", resume_dir)
 
     loss_sum, loss_count, elapsed = meta["pending"]
     losses, started = [], time.perf_counter()
