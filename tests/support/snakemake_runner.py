@@ -16,8 +16,11 @@ REPO = Path(__file__).resolve().parents[2]
 SNAKEMAKE = Path(sys.executable).parent / "snakemake"
 
 
-def run_snakemake(workdir: Path, config: dict, *args: str, timeout: int = 1200):
-    """Write ``config`` to ``workdir/config.yaml`` and run the repository's Snakefile there."""
+def run_snakemake(
+    workdir: Path, config: dict, *args: str, timeout: int = 1200, env: dict | None = None
+):
+    """Write ``config`` to ``workdir/config.yaml`` and run the repository's Snakefile there
+    (``env``: variables added to this process's environment)."""
     config_path = workdir / "config.yaml"
     config_path.write_text(yaml.safe_dump(config, sort_keys=False))
     return subprocess.run(
@@ -33,7 +36,7 @@ def run_snakemake(workdir: Path, config: dict, *args: str, timeout: int = 1200):
         ],
         capture_output=True,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         timeout=timeout,
         cwd=workdir,
     )
