@@ -9,6 +9,7 @@ partitions verbatim from .ci/slurm-up other, the rest shaped like them).
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 import yaml
@@ -26,7 +27,8 @@ from medvlm.slurm.pending import PendingJob, describe, parse_squeue
 from medvlm.slurm.preflight import check_requests, status_command_notes
 from medvlm.slurm.profile import ProfileLines, profile_from_argv
 from medvlm.slurm.requests import job_request
-from tests.support.snakemake_runner import REPO
+from tests.support.slurm import MEDVLM
+from tests.support.snakemake_runner import REPO, small_synthetic_config
 
 PARTITIONS = """\
 PartitionName=batch AllowGroups=ALL AllowAccounts=ALL AllowQos=ALL AllocNodes=ALL Default=YES QoS=N/A DefaultTime=NONE DisableRootJobs=NO ExclusiveUser=NO GraceTime=0 Hidden=NO MaxNodes=UNLIMITED MaxTime=2-00:00:00 MinNodes=0 LLN=NO MaxCPUsPerNode=UNLIMITED Nodes=localhost PriorityJobFactor=1 PriorityTier=1 RootOnly=NO ReqResv=NO OverSubscribe=NO OverTimeLimit=NONE PreemptMode=OFF State=UP TotalCPUs=6 TotalNodes=1 SelectTypeParameters=NONE JobDefaults=(null) DefMemPerNode=UNLIMITED MaxMemPerNode=UNLIMITED TRES=cpu=6,mem=62.50G,node=1,billing=6
@@ -298,3 +300,44 @@ def test_every_cluster_specific_value_is_marked_edit_and_listed_in_readme():
             assert f"`{listed}" in table or f"{listed}`" in table, f"README lacks {listed}"
     # 3 at the top, 4 defaults (the account included), 3 threads, 13 under set-resources
     assert checked == 23
+
+
+def check_cluster_command(cwd, *args) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(MEDVLM), "check-cluster", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+    )
+
+
+def test_check_cluster_refuses_a_missing_profile_and_disabled_hooks(tmp_path):
+    missing = check_cluster_command(tmp_path, "--profile", tmp_path / "nowhere")
+    assert missing.returncode == 2 and "no Snakemake profile found" in missing.stderr
+    # The check lives in the onstart hook: with hooks off the run would submit for real.
+    (tmp_path / "nohooks").mkdir()
+    (tmp_path / "nohooks" / "config.yaml").write_text(PROFILE.read_text() + "no-hooks: true\n")
+    refused = check_cluster_command(tmp_path, "--profile", tmp_path / "nohooks")
+    assert refused.returncode == 2 and "drop no-hooks" in refused.stderr
+
+
+def test_check_cluster_shows_why_snakemake_stopped_and_when_nothing_is_left(tmp_path):
+    snakefile = REPO / "Snakefile"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("runs: [unclosed\n")
+    failed = check_cluster_command(
+        tmp_path, "--profile", PROFILE, "--configfile", bad, "--", "-s", snakefile
+    )
+    assert failed.returncode == 2, failed.stdout + failed.stderr
+    assert "Snakemake stopped before the check could report:" in failed.stderr
+    assert "Config file is not valid JSON or YAML" in failed.stderr
+    # Only the merge, and not the data it needs: Snakemake has nothing to submit, so no check.
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(small_synthetic_config(tmp_path)))
+    nothing = ["--until", "merge", "--omit-from", "synthetic_data"]
+    done = check_cluster_command(
+        tmp_path, "--profile", PROFILE, "--configfile", good, "--", "-s", snakefile, *nothing
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Nothing to submit: every output is up to date" in done.stdout

@@ -97,6 +97,6 @@ def run(args: argparse.Namespace) -> int:
             f"medvlm check-cluster --profile {args.profile} ... -- --forceall"
         )
         return 0
-    print("Snakemake stopped before the check could run:", file=sys.stderr)
+    print("Snakemake stopped before the check could report:", file=sys.stderr)
     print("\n".join(output.splitlines()[-40:]), file=sys.stderr)
     return 2
