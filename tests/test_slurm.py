@@ -48,6 +48,8 @@ def test_data_dag_runs_through_sbatch_and_a_pending_job_says_why(slurm, tmp_path
     assert "status checks switched from sacct to squeue" in log
     assert "(rule synthetic_data) has been pending for" in log, log[-3000:]
     assert "SLURM's reason: Resources (waiting for free CPUs, memory or GPUs)" in log
+    (log_file,) = (tmp_path / ".snakemake" / "log").glob("*.snakemake.log")
+    assert "(rule synthetic_data) has been pending for" in log_file.read_text()
     # synthetic_data, merge, split and three shards jobs, each with its own SLURM job id
     assert len(set(submitted(log).values())) == 6, log[-3000:]
     data = tmp_path / "results" / "data"

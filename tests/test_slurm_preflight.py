@@ -23,7 +23,8 @@ from medvlm.slurm.cluster import (
     parse_records,
     parse_time_limit,
 )
-from medvlm.slurm.pending import PendingJob, describe, parse_squeue
+from medvlm.slurm.hook import pending_threshold_s
+from medvlm.slurm.pending import THRESHOLD_ENV, PendingJob, describe, parse_squeue
 from medvlm.slurm.preflight import check_requests, status_command_notes
 from medvlm.slurm.profile import ProfileLines, profile_from_argv
 from medvlm.slurm.requests import job_request
@@ -272,6 +273,16 @@ def test_pending_jobs_and_their_reasons():
     assert describe(PendingJob("19", "rule_x", "NewReason", 0.0), 60).endswith(
         "SLURM's reason: NewReason"
     )
+
+
+def test_pending_threshold_from_the_environment(monkeypatch):
+    monkeypatch.delenv(THRESHOLD_ENV, raising=False)
+    assert pending_threshold_s() == 600  # the default, 10 minutes
+    monkeypatch.setenv(THRESHOLD_ENV, "0.5")
+    assert pending_threshold_s() == 30
+    monkeypatch.setenv(THRESHOLD_ENV, "ten")
+    with pytest.raises(Exception, match="MEDVLM_SLURM_PENDING_MINUTES='ten' is not a number"):
+        pending_threshold_s()
 
 
 # Keys whose values depend on the cluster, wherever they sit in the profile.
