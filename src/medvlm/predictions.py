@@ -14,6 +14,7 @@ from typing import Any
 from medvlm.io import write_jsonl
 from medvlm.records import Record
 from medvlm.tasks import task_spec
+from medvlm.tasks.text import cut_answer
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ def prediction_row(record: Record, text: str, raw: str | None = None) -> dict:
     """One row: ``text`` is what the task parser reads; ``raw`` the model's own output where a
     family converted it first (PaliGemma's location tokens), kept so nothing is lost."""
     spec = task_spec(record.task)
+    read, cut = cut_answer(text)  # parsers read at most MAX_ANSWER_CHARS; the row keeps all
     row = {
         "uid": record.uid,
         "dataset": record.dataset,
@@ -41,8 +43,8 @@ def prediction_row(record: Record, text: str, raw: str | None = None) -> dict:
         "Question": record.question,
         "answer": record.answer,
         "prediction": text,
-        "parsed": jsonable(spec.parse(text, record.question)),
-        "well_formed": spec.is_well_formed(text, record.question),
+        "parsed": jsonable(spec.parse(read, record.question)),
+        "well_formed": not cut and spec.is_well_formed(read, record.question),
     }
     if raw is not None and raw != text:
         row["raw_prediction"] = raw

@@ -18,6 +18,11 @@ reported as ambiguous. Nothing is dropped silently: a reference without a predic
 an empty answer and listed; a row that pairs with no reference, and a row that cannot be read, are
 listed. A file that is neither a JSON list nor JSONL, a repeated uid, and more rows for a key than
 questions with it raise ``ValueError`` naming the file.
+
+Answers longer than ``medvlm.tasks.text.MAX_ANSWER_CHARS`` (predictions and references) are cut
+to it before any parser reads them, and listed (``cut_report``: the score file's
+``cut_answers``). A JSONL line that cannot be read at all (not JSON, not UTF-8, nested too
+deeply...) stops the pairing with an error naming the file and the line.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from medvlm.data.flare import UNLABELLED_FOLDERS, read_questions
 from medvlm.io import JSONError, parse_json, read_jsonl
 from medvlm.metrics.items import Item
 from medvlm.records import UnknownTaskType, answer_text, normalise_task_type
+from medvlm.tasks.text import MAX_ANSWER_CHARS, cut_answer
 
 REFERENCE_FIELDS = ("uid", "dataset", "task", "question", "answer", "image_names")
 
@@ -73,6 +79,8 @@ class Pairing:
     ambiguous_keys: list[str] = field(default_factory=list)
     bad_rows: list[str] = field(default_factory=list)
     bad_references: list[str] = field(default_factory=list)
+    cut_predictions: list[str] = field(default_factory=list)  # uids
+    cut_references: list[str] = field(default_factory=list)  # uids
 
     def missing_report(self) -> dict[str, Any]:
         """The score file's ``missing`` section: counts, then the lists."""
@@ -84,6 +92,16 @@ class Pairing:
             "bad_references": self.bad_references,
         }
         return {**{f"n_{name}": len(v) for name, v in lists.items()}, **lists}
+
+    def cut_report(self) -> dict[str, Any]:
+        """The score file's ``cut_answers`` section: the cap, then counts and uids."""
+        return {
+            "max_chars": MAX_ANSWER_CHARS,
+            "n_predictions": len(self.cut_predictions),
+            "n_references": len(self.cut_references),
+            "predictions": self.cut_predictions,
+            "references": self.cut_references,
+        }
 
 
 def _record_reference(row: Any, where: str) -> Reference:
@@ -245,14 +263,20 @@ def pair(references_path: str | os.PathLike, predictions_path: str | os.PathLike
     for reference, row in zip(references, matched, strict=True):
         if row is None:
             pairing.references_without_prediction.append(reference.uid)
+        prediction, cut = cut_answer("" if row is None else row.text)
+        if cut:
+            pairing.cut_predictions.append(reference.uid)
+        answer, cut = cut_answer(reference.answer)
+        if cut:
+            pairing.cut_references.append(reference.uid)
         pairing.items.append(
             Item(
                 uid=reference.uid,
                 dataset=reference.dataset,
                 task=reference.task,
                 question=reference.question,
-                reference=reference.answer,
-                prediction="" if row is None else row.text,
+                reference=answer,
+                prediction=prediction,
                 image_key="|".join(map(str, reference.image_names)),
                 submitted=True if row is None else row.submitted,
             )

@@ -123,6 +123,7 @@ def score_files(
         },
         "bootstrap": {"replicates": bootstrap, "seed": seed, "level": LEVEL},
         "missing": missing,
+        "cut_answers": pairing.cut_report(),
         **scores,
     }
     write_json(out, result)

@@ -28,7 +28,7 @@ Box = tuple[float, float, float, float]
 
 _XYWH_DECLARED = re.compile(r"\bx\s*,\s*y\s*,\s*w(?:idth)?\s*,\s*h(?:eight)?\b", re.IGNORECASE)
 _LOCATION_TOKEN = re.compile(r"<(?:loc|seg)\d+>")
-_BRACKETED_NUMBER = re.compile(r"[\[{(][^\]})\d]*\d")
+_BRACKETED_NUMBER = re.compile(r"[\[{(][^\[{(\]})\d]*\d")  # the last opener before a digit: linear
 _BARE_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?!\w|\.\d)")
 
 _CORNER_KEYS = (

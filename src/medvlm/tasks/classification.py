@@ -38,9 +38,9 @@ from medvlm.tasks.text import (
 _WRAPPING = " \t\n*\"'`[]"  # markdown emphasis, quotes, a JSON list around one answer
 _SINGLE = re.compile(r"[(\[]?([A-Za-z])[)\]]?[.):]?")
 _LEADING = re.compile(r"[(\[]?([A-Za-z])(?:[)\]]|[.:](?=\s|$))")
-_KEYWORD = re.compile(
-    r"(?i:\b(?:answer|option|choice)(?:\s+is)?\s*[:\s]\s*)[(\[]?"
-    r"(?:([A-Z])(?![\w'’])|([a-z])(?=[.):\]]|\s*$))"
+_KEYWORD = re.compile(  # possessive whitespace: a long run of it is read once, not re-split
+    r"(?i:\b(?:answer|option|choice)(?:\s++is)?(?:\s*+:\s*+|\s++))[(\[]?"
+    r"(?:([A-Z])(?![\w'’])|([a-z])(?=[.):\]]|\s*+$))"
 )
 _DELIMITED = re.compile(r"\(([A-Z])\)|(?<![\w(])([A-Z])(?:\)|[.:](?=\s|$))")
 _STANDALONE = re.compile(r"(?<![\w'’-])([B-HJ-Z])(?![\w'’-])")

@@ -12,26 +12,10 @@ from __future__ import annotations
 import re
 
 from medvlm.records import COUNTING
-from medvlm.tasks.numbers import find_number
-
-_WELL_FORMED = re.compile(r"\d+(?:\.\d+)?")
+from medvlm.tasks.numbers import NumberTask
 
 
-class Counting:
+class Counting(NumberTask):
     name = COUNTING
-
-    def prompt(self, question: str) -> str:
-        return f"{question.strip()} Answer with a number."
-
-    def target(self, answer: str, question: str) -> str:
-        found = find_number(answer) if isinstance(answer, str) else None
-        if found is None:
-            raise ValueError(f"counting answer {answer!r} holds no number")
-        return found.text
-
-    def parse(self, text: str, question: str) -> float | None:
-        found = find_number(text) if isinstance(text, str) else None
-        return None if found is None else found.value
-
-    def is_well_formed(self, text: str, question: str) -> bool:
-        return isinstance(text, str) and _WELL_FORMED.fullmatch(text) is not None
+    prefer_percent = False
+    well_formed = re.compile(r"\d+(?:\.\d+)?")

@@ -56,3 +56,28 @@ def find_number(text: str, prefer_percent: bool = False) -> Number | None:
     answer = after_answer_marker(cleaned)
     found = first_number(answer, prefer_percent) if answer else None
     return found if found is not None else first_number(cleaned, prefer_percent)
+
+
+class NumberTask:
+    """A task answered with one number (counting, regression): everything but the name, whether
+    a number written with ``%`` wins, and the well-formed pattern is shared."""
+
+    name: str
+    prefer_percent: bool
+    well_formed: re.Pattern
+
+    def prompt(self, question: str) -> str:
+        return f"{question.strip()} Answer with a number."
+
+    def target(self, answer: str, question: str) -> str:
+        found = find_number(answer, self.prefer_percent) if isinstance(answer, str) else None
+        if found is None:
+            raise ValueError(f"{self.name} answer {answer!r} holds no number")
+        return found.text
+
+    def parse(self, text: str, question: str) -> float | None:
+        found = find_number(text, self.prefer_percent) if isinstance(text, str) else None
+        return None if found is None else found.value
+
+    def is_well_formed(self, text: str, question: str) -> bool:
+        return isinstance(text, str) and self.well_formed.fullmatch(text) is not None

@@ -75,16 +75,24 @@ def _lettered_options(question: str) -> tuple[tuple[str, str], ...]:
         (m.group("letter"), (m.group("open") or "") + (m.group("delim") or "."), m)
         for m in _MARKER.finditer(question)
     ]
+    # A chain from a marker takes the first later marker of its style with the next letter, and
+    # so on. Following it from the right (nearest marker per style and letter) makes every
+    # chain's length known in one pass; the longest chain from an "A" wins, the last on a tie.
+    follower: list[int | None] = [None] * len(markers)
+    length = [1] * len(markers)
+    nearest: dict[tuple[str, str], int] = {}
+    for index in reversed(range(len(markers))):
+        letter, style, _ = markers[index]
+        after = nearest.get((style, chr(ord(letter) + 1)))
+        if after is not None:
+            follower[index], length[index] = after, 1 + length[after]
+        nearest[(style, letter)] = index
+    starts = [i for i, (letter, _, _) in enumerate(markers) if letter == "A" and length[i] >= 2]
     best: list[re.Match] = []
-    for start, (letter, style, match) in enumerate(markers):
-        if letter != "A":
-            continue
-        chain = [match]
-        for next_letter, next_style, next_match in markers[start + 1 :]:
-            if next_style == style and next_letter == chr(ord("A") + len(chain)):
-                chain.append(next_match)
-        if len(chain) >= 2 and len(chain) >= len(best):
-            best = chain
+    index = max(starts, key=lambda i: (length[i], i), default=None)
+    while index is not None:
+        best.append(markers[index][2])
+        index = follower[index]
     options = []
     for i, match in enumerate(best):
         if i + 1 < len(best):

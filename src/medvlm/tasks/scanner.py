@@ -10,7 +10,7 @@ of ``key: number`` pairs in prose (``x_min: 10, y_min: 20 ...``), and keeps what
 - a number at the very end of the text is dropped (``[5, 6, 7`` might have been ``[5, 6, 70]``).
 
 It never evaluates anything, never recurses (nesting deeper than ``MAX_DEPTH`` is read and
-dropped), and never raises on any string.
+dropped), never raises on any string, and takes time linear in the length of the text.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import string
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ _TOKEN = re.compile(
     | (?P<colon>[:=])
     | (?P<comma>,)
     | (?P<number>[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)
-    | (?P<string>"(?:[^"\\\n]|\\.)*"|(?<![A-Za-z])'(?:[^'\\\n]|\\.)*'(?![A-Za-z]))
+    | (?P<quote>["'])
     | (?P<word>[A-Za-z_][A-Za-z0-9_]*)
     | (?P<other>\S)
     """,
@@ -63,16 +64,49 @@ class _Token:
     value: Any
 
 
+# A quoted string runs to its closing quote on the same line; ``\\x`` escapes any character. The
+# body is read possessively: it stops at the closing quote, a line end or the end of the text.
+_STRING_BODY = {
+    '"': re.compile(r'"(?:[^"\\\n]|\\.)*+'),
+    "'": re.compile(r"'(?:[^'\\\n]|\\.)*+"),
+}
+_LETTERS = frozenset(string.ascii_letters)
+
+
+def _string_end(text: str, start: int, blocked: dict[str, int]) -> int | None:
+    """The end of the string opened by the quote at ``start``, or None when it opens none.
+
+    A single quote opens a string only when no letter is on either side of the pair (``it's``
+    is a word). When the string from ``start`` fails, every quote of the same kind before the
+    place its body stopped is escaped in the body, so a string from there reads the same
+    characters and fails the same way: ``blocked`` remembers that place, and no quote is read
+    twice, which keeps the scan linear (a run of ``"\\"\\"...`` would otherwise be quadratic).
+    """
+    quote = text[start]
+    if start < blocked[quote] or (quote == "'" and start and text[start - 1] in _LETTERS):
+        return None
+    end = _STRING_BODY[quote].match(text, start).end()
+    closed = end < len(text) and text[end] == quote
+    if closed and not (quote == "'" and text[end + 1 : end + 2] in _LETTERS):
+        return end + 1
+    blocked[quote] = end
+    return None
+
+
 def _tokens(text: str) -> list[_Token]:
     tokens = []
-    for match in _TOKEN.finditer(text):
-        kind = match.lastgroup
-        raw = match.group()
+    blocked = {'"': 0, "'": 0}
+    position = 0
+    while (match := _TOKEN.search(text, position)) is not None:
+        kind, raw, position = match.lastgroup, match.group(), match.end()
         if kind == "number":
             value = float(raw)
             tokens.append(_Token("number", value) if math.isfinite(value) else _Token("word", raw))
-        elif kind == "string":
-            tokens.append(_Token("string", _unquote(raw)))
+        elif kind == "quote":
+            end = _string_end(text, match.start(), blocked)
+            if end is not None:
+                tokens.append(_Token("string", _unquote(text[match.start() : end])))
+                position = end
         elif kind != "other":
             tokens.append(_Token(kind, raw))
     return tokens

@@ -11,16 +11,28 @@ import json
 import re
 from typing import Any
 
+# The most characters of one answer (a model output or a reference) that any parser reads: 16
+# times the longest real FLARE answer (a report or a chromosome instance list, a few thousand
+# characters), and far beyond any decoding limit. The scorer cuts longer answers to it and
+# counts them in the score file (``cut_answers``); every parser is linear below and above it.
+MAX_ANSWER_CHARS = 65_536
+
 _MODEL_TURN = re.compile(r"<start_of_turn>\s*model\b", re.IGNORECASE)
 _SPECIAL_TOKEN = re.compile(
     r"<(?:eos|bos|pad|unk|s|/s|end_of_turn|start_of_turn|end_of_text|\|[a-z_]+\|)>", re.IGNORECASE
 )
-_ROLE_LINE = re.compile(r"\A\s*(?:assistant|model)[ \t]*:?[ \t]*\n", re.IGNORECASE)
+_ROLE_LINE = re.compile(r"\s*+(?:assistant|model)[ \t]*+(?::[ \t]*+)?\n", re.IGNORECASE)
 _CODE_FENCE = re.compile(r"```[a-zA-Z]*")
-_ANSWER_LABEL = re.compile(r"\A(?:\s*(?:final\s+)?answer\s*[:：]\s*)+", re.IGNORECASE)
+_ANSWER_LABEL = re.compile(r"(?:\s*(?:final\s+)?answer\s*[:：]\s*)+", re.IGNORECASE)
+_SPACE = re.compile(r"\s*")
 _ANSWER_MARKER = re.compile(r"\banswer\s*(?:is\s*)?[:：]", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 _EDGE_PUNCTUATION = " .,;:!?\"'`*"
+
+
+def cut_answer(text: str) -> tuple[str, bool]:
+    """``text`` cut to :data:`MAX_ANSWER_CHARS`, and whether it was cut."""
+    return text[:MAX_ANSWER_CHARS], len(text) > MAX_ANSWER_CHARS
 
 
 def clean_output(text: str) -> str:
@@ -28,11 +40,26 @@ def clean_output(text: str) -> str:
     turns = _MODEL_TURN.split(text)
     text = _SPECIAL_TOKEN.sub(" ", turns[-1])
     text = _CODE_FENCE.sub(" ", text)
+    return _strip_labels(text)
+
+
+def _strip_labels(text: str) -> str:
+    """``text`` stripped, without the role lines and ``Answer:`` labels that lead it, removed
+    again and again until none is left. Works on positions, never on copies, so a text made of
+    thousands of labels takes linear time; the first round sees the text's trailing whitespace
+    (a role line ends with a newline), later rounds see the text stripped."""
+    start, limit, end = 0, len(text), len(text.rstrip())
     while True:
-        stripped = _ANSWER_LABEL.sub("", _ROLE_LINE.sub("", text)).strip()
-        if stripped == text:
-            return text
-        text = stripped
+        position = start
+        for label in (_ROLE_LINE, _ANSWER_LABEL):
+            found = label.match(text, position, limit)
+            position = found.end() if found else position
+        position = _SPACE.match(text, position, limit).end()
+        if position >= end:
+            return ""
+        if position == start and limit == end:
+            return text[start:end]
+        start, limit = position, end
 
 
 def after_answer_marker(text: str) -> str | None:
@@ -52,7 +79,9 @@ def normalise_label(text: str) -> str:
 
 def contains_words(haystack: str, needle: str) -> bool:
     """Whether ``needle`` occurs in ``haystack`` as whole words (not inside a longer word)."""
-    return bool(needle) and re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", haystack) is not None
+    if not needle or len(needle) > len(haystack):  # and no pattern is built from a long output
+        return False
+    return re.search(rf"(?<!\w){re.escape(needle)}(?!\w)", haystack) is not None
 
 
 def strip_article(text: str) -> str:

@@ -63,7 +63,10 @@ _EMPTY_LABELS = {"", "none", "no finding", "no findings", "n/a", "na", "null", "
 _BOX_FIELDS = ("bbox", "bboxes", "box", "boxes", "bounding_box", "bounding_boxes", "detections")
 _LABEL_FIELDS = ("label", "class", "category", "name")
 _NUMERIC_FIELDS = ("value", "count", "number", "prediction")
-_BOX_GROUP = re.compile(r"\[\s*([-+0-9eE.,\s]+)\]")
+# The evaluator's \[\s*([-+0-9eE.,\s]+)\] with its leading \s* and the class (which holds
+# whitespace too) read possessively, so a failed group costs its length and not its square;
+# _box_groups rebuilds what the original captures.
+_BOX_GROUP = re.compile(r"\[(\s*+)([-+0-9eE.,\s]*+)\]")
 _NUMBER = re.compile(r"[-+]?\d+(?:\.\d+)?")
 # What the evaluator catches on a prediction (ValueError) plus what would crash it.
 _UNPARSABLE = (ValueError, TypeError, OverflowError, RecursionError)
@@ -174,6 +177,12 @@ def _boxes_from_mapping(value: Mapping) -> list[_Box]:
     return [box for key, item in value.items() for box in _labelled(_parse_boxes(item), key)]
 
 
+def _box_groups(text: str) -> list[str]:
+    r"""``re.findall(r"\[\s*([-+0-9eE.,\s]+)\]", text)`` in linear time: the leading whitespace
+    goes to ``\s*`` except one character when nothing else is inside the brackets."""
+    return [rest or space[-1:] for space, rest in _BOX_GROUP.findall(text) if space or rest]
+
+
 def _parse_boxes(value: Any) -> list[_Box]:
     """Every box in a detection answer; raises ValueError when the text holds no box."""
     value = _maybe_json(value)
@@ -183,7 +192,7 @@ def _parse_boxes(value: Any) -> list[_Box]:
         text = value.strip()
         if not text or _normalize_text(text) in _EMPTY_LABELS:
             return []
-        groups = _BOX_GROUP.findall(text)
+        groups = _box_groups(text)
         if not groups:
             raise ValueError(f"no detection boxes in {value!r}")
         return [_box([float(x.strip()) for x in g.split(",") if x.strip()]) for g in groups]

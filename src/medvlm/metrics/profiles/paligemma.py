@@ -66,18 +66,32 @@ from medvlm.records import (
 )
 
 _PROMPT_END = "Please provide a clear and concise answer."
-_JSON_SPAN = re.compile(r"\{.*\}|\[.*\]", re.DOTALL)
 _FIRST_NUMBER = re.compile(r"[-+]?[0-9]*\.?[0-9]+")
 
 
 def _json_span(output: str) -> str:
-    match = _JSON_SPAN.search(output)
-    if not match:
+    span = _outer_span(output)
+    if span is None:
         return output
     try:
-        return json.dumps(json.loads(match.group()))
+        return json.dumps(json.loads(span))
     except (ValueError, RecursionError):
-        return match.group()
+        return span
+
+
+def _outer_span(text: str) -> str | None:
+    r"""What ``re.search(r"\{.*\}|\[.*\]", text, re.DOTALL)`` finds, in linear time: from the
+    first ``{`` (or ``[``) that has a ``}`` (or ``]``) after it to the last one, whichever starts
+    first. The pattern itself rescans the rest of the text from every opener."""
+    spans = []
+    for opener, closer in ("{}", "[]"):
+        start, end = text.find(opener), text.rfind(closer)
+        if -1 < start < end:
+            spans.append((start, end))
+    if not spans:
+        return None
+    start, end = min(spans)
+    return text[start : end + 1]
 
 
 def inference_answer(raw: str, task: str) -> str:

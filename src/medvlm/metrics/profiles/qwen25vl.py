@@ -65,10 +65,18 @@ from medvlm.records import (
     REPORT_GENERATION,
 )
 
+# The evaluator's patterns, rewritten to take linear time on any text and to find exactly what
+# the originals find (noted beside each): a match never starts inside a run of digits or
+# whitespace that the originals would scan again from every position of the run, and runs of
+# whitespace are read possessively instead of being split between adjacent ``\s*``.
 _LETTER = re.compile(r"\b([A-E])(?:[.\)\s]|$)")
-_EDGE_PUNCTUATION = re.compile(r"^[\s.,:'\"]+|[\s.,:'\"]+$")
+# ^[\s.,:'"]+|[\s.,:'"]+$
+_EDGE_PUNCTUATION = re.compile(r"^[\s.,:'\"]+|(?<![\s.,:'\"])[\s.,:'\"]+$")
 _DOUBLE_BRACKET_BOX = re.compile(r"\[\s*\[\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]\s*\]")
-_FOUR_INTEGERS = re.compile(r"\[?\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]?")
+# \[?\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\]?
+_FOUR_INTEGERS = re.compile(
+    r"(?:\[|(?<!\s))\s*+(?<!\d)(\d++)\s*+,\s*+(\d++)\s*+,\s*+(\d++)\s*+,\s*+(\d++)\s*+\]?"
+)
 _INCOMPLETE_COUNT = (
     "to accurately count",
     "to provide an accurate count",
@@ -81,15 +89,21 @@ _INCOMPLETE_COUNT = (
     "carefully examine",
     "inspect each",
 )
+# count.*?(?:is|are|equals?|totals?)\s*:?\s*(\d+), read by _counts_stated: the lazy gap is a
+# search for the first place the rest matches, and one search per line at most
+_COUNT_WORD = re.compile("count")
+_COUNT_STATED = re.compile(r"(?:is|are|equals?|totals?)\s*+:?\s*+(\d+)")
 _EXPLICIT_COUNT = (
-    r"count.*?(?:is|are|equals?|totals?)\s*:?\s*(\d+)",
-    r"(?:total|number|count)\s*(?:is|are|equals?|of)?\s*:?\s*(\d+)",
-    r"(\d+)\s*cells?\s*(?:visible|present|identified|counted)",
-    r"approximately\s*(\d+)",
-    r"estimated?\s*(\d+)",
+    # (?:total|number|count)\s*(?:is|are|equals?|of)?\s*:?\s*(\d+)
+    re.compile(r"(?:total|number|count)\s*+(?:(?:is|are|equals?|of)\s*+)?:?\s*+(\d+)"),
+    # (\d+)\s*cells?\s*(?:visible|present|identified|counted)
+    re.compile(r"(?<!\d)(\d++)\s*+cells?\s*+(?:visible|present|identified|counted)"),
+    re.compile(r"approximately\s*(\d+)"),
+    re.compile(r"estimated?\s*(\d+)"),
 )
 _STANDALONE_NUMBER = re.compile(r"(?<!step\s)(?<!\d\.\s)(?<!procedure\s)(\d+)(?!\.\s)", re.I)
-_PERCENTAGE = re.compile(r"(-?\d+\.?\d*)\s*%")
+# (-?\d+\.?\d*)\s*%
+_PERCENTAGE = re.compile(r"(-?(?<!\d)\d++\.?\d*+)\s*+%")
 _DECIMAL = re.compile(r"(-?\d+\.?\d*)")
 _SWEEP = (0.3, 0.4, 0.5, 0.6, 0.7)
 
@@ -143,11 +157,24 @@ def _classification(items: list[Item]) -> dict[str, float]:
     }
 
 
+def _first_bracketed(text: str) -> str | None:
+    r"""What ``re.search(r"\[([^\]]+)\]", text)`` captures, found in linear time: the text between
+    the first ``[`` and the next ``]`` after it, if that is not empty."""
+    start = text.find("[")
+    while start != -1:
+        end = text.find("]", start + 1)
+        if end == -1:
+            return None
+        if end > start + 1:
+            return text[start + 1 : end]
+        start = text.find("[", start + 1)
+    return None
+
+
 def _labels(cleaned: str) -> list[str]:
     if "[" in cleaned and "]" in cleaned:
-        match = re.search(r"\[([^\]]+)\]", cleaned)
-        if match:
-            inside = match.group(1)
+        inside = _first_bracketed(cleaned)
+        if inside is not None:
             separator = ";" if ";" in inside else ","
             return [part.strip().strip("'\"") for part in inside.split(separator) if part.strip()]
     if ";" in cleaned:
@@ -309,13 +336,36 @@ def _instance_detection(items: list[Item]) -> dict:
     }
 
 
+def _counts_stated(text: str) -> list[str]:
+    r"""``re.findall(r"count.*?(?:is|are|equals?|totals?)\s*:?\s*(\d+)", text)`` in linear time.
+
+    After each ``count`` the lazy ``.*?`` stops at the first place, on the same line, where the
+    rest matches: a search from there. When that place is past the line's end, no later
+    ``count`` on the line can match either. The last search's answer is reused while it lies
+    ahead, so no stretch of text is searched twice.
+    """
+    found: list[str] = []
+    position, stated = 0, None
+    while (word := _COUNT_WORD.search(text, position)) is not None:
+        if stated is None or stated.start() < word.end():
+            stated = _COUNT_STATED.search(text, word.end())
+        if stated is None:
+            break
+        line_end = text.find("\n", word.end())
+        if line_end != -1 and stated.start() > line_end:
+            position = line_end + 1
+            continue
+        found.append(stated.group(1))
+        position = stated.end()
+    return found
+
+
 def _count(cleaned: str) -> int | None:
     try:
         lowered = cleaned.lower()
         if any(marker in lowered for marker in _INCOMPLETE_COUNT):
             return None
-        for pattern in _EXPLICIT_COUNT:
-            found = re.findall(pattern, lowered)
+        for found in (_counts_stated(lowered), *(p.findall(lowered) for p in _EXPLICIT_COUNT)):
             if found:
                 return max(int(number) for number in found)
         found = _STANDALONE_NUMBER.findall(cleaned)

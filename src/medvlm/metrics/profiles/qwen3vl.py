@@ -81,6 +81,10 @@ _COUNT_KEYS = ("valid_samples", "correct_predictions")
 _DETECTION_THRESHOLDS = (0.3, 0.5, 0.75)
 _INSTANCE_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7)
 _FIRST_NUMBER = re.compile(r"-?\d+\.?\d*")
+# The evaluator's \s*([A-Za-z0-9]+)\s*: made linear: a match starts where a run of whitespace or
+# of letters and digits starts (it would match from inside the run only where it matches from
+# its start), so a long run is not rescanned from each of its positions.
+_INSTANCE_KEY = re.compile(r"(?<!\s)\s*+(?<![A-Za-z0-9])([A-Za-z0-9]++)\s*+:")
 
 
 def _classification(preds: list[str], refs: list[str]) -> Metrics:
@@ -200,7 +204,7 @@ def _literal(text: str):
 def _instances_by_regex(text: str) -> dict[str, list[list[float]]]:
     result: dict[str, list[list[float]]] = {}
     trimmed = text.replace("{", "").replace("}", "").replace('"', "").replace("'", "")
-    parts = re.split(r"\s*([A-Za-z0-9]+)\s*:", trimmed)
+    parts = _INSTANCE_KEY.split(trimmed)
     for index in range(1, len(parts), 2):
         segment = parts[index + 1] if index + 1 < len(parts) else ""
         for match in re.findall(r"\[[^\[\]]+\]", segment):
