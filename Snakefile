@@ -6,7 +6,11 @@ min_version("9.0")
 report: "workflow/report/workflow.rst"
 
 
-configfile: "config/config.yaml"
+# The demo's config, unless --configfile names another: Snakemake would merge the two, adding the
+# demo's runs and synthetic tree to a real-data config.
+if not workflow.config_settings.configfiles:
+
+    configfile: "config/config.yaml"
 
 
 include: "workflow/rules/common.smk"
