@@ -64,9 +64,17 @@ def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict
 
 
 def load_config(path: str | Path) -> dict:
-    """Read a YAML config file and validate it."""
-    with open(path, encoding="utf-8") as handle:
-        config = yaml.safe_load(handle) or {}
+    """Read a YAML config file (plain YAML only: no tags that build Python objects) and
+    validate it; anything unreadable is a :class:`ConfigError` naming the file."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            config = yaml.safe_load(handle)
+    except (UnicodeDecodeError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: not a readable YAML file ({error})") from None
+    config = {} if config is None else config
+    if not isinstance(config, dict):
+        kind = type(config).__name__
+        raise ConfigError(f"{path}: expected a mapping of config keys, found {kind}")
     try:
         return validate_config(config)
     except ConfigError as error:

@@ -105,7 +105,9 @@ def open_regular(path: str | os.PathLike) -> BinaryIO:
         os.close(fd)
         kind = _KINDS.get(stat.S_IFMT(mode), "something else")
         raise OSError(errno.EINVAL, f"not a regular file but {kind}", str(path))
-    return open(fd, "rb")
+    handle = open(fd, "rb")
+    handle.raw.name = os.fspath(path)  # messages name the file, not the descriptor
+    return handle
 
 
 _KINDS = {

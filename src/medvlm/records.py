@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from medvlm.io import brief
+
 CLASSIFICATION = "classification"
 MULTI_LABEL = "multi_label"
 DETECTION = "detection"
@@ -64,12 +66,12 @@ def normalise_task_type(raw: str) -> str:
     alias table. Raises :class:`UnknownTaskType` naming the value when nothing matches.
     """
     if not isinstance(raw, str):
-        raise UnknownTaskType(f"task type must be a string, got {raw!r}")
+        raise UnknownTaskType(f"task type must be a string, got {brief(raw)}")
     key = re.sub(r"[\s_\-]+", " ", raw.strip().lower()).strip()
     try:
         return _TASK_ALIASES[key]
     except KeyError:
-        raise UnknownTaskType(f"unknown task type {raw!r}") from None
+        raise UnknownTaskType(f"unknown task type {brief(raw)}") from None
 
 
 def answer_text(answer: Any) -> str:

@@ -113,17 +113,18 @@ def resolve_image(dataset_dir: Path, name: str) -> Path:
 
     Real files write ``imagesTr/x.jpg`` relative to the data set folder; some loaders in the wild
     only keep the basename, so a name that is not found as written is looked up in ``images*/``.
-    A name that climbs out (absolute, ``..``) is refused as written, without a look-up; a link
-    that resolves outside is refused; neither target is ever touched.
+    A name that points out of the folder as written (an absolute path elsewhere, a ``..`` climb)
+    is refused without a look-up; a link that resolves outside is refused; neither target is
+    ever touched.
     """
     if "\0" in name:
         raise ImageRefused(f"ImageName holds a NUL character: {brief(name)}")
-    written = os.path.normpath(name)
-    if os.path.isabs(written) or written == ".." or written.startswith("../"):
-        raise ImageRefused(f"{OUTSIDE_DATASET}: image {brief(name)}")
+    written = os.path.abspath(os.path.join(dataset_dir, name))
     folder = os.path.realpath(dataset_dir)
-    candidates = [dataset_dir / written]
-    candidates += [images / Path(written).name for images in sorted(dataset_dir.glob("images*"))]
+    if not (inside(written, os.path.abspath(dataset_dir)) or inside(written, folder)):
+        raise ImageRefused(f"{OUTSIDE_DATASET}: image {brief(name)}")
+    candidates = [Path(written)]
+    candidates += [images / Path(name).name for images in sorted(dataset_dir.glob("images*"))]
     refusals = []
     for candidate in candidates:
         real = os.path.realpath(candidate)

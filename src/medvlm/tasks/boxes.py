@@ -158,13 +158,21 @@ def format_box(numbers: Iterable[float]) -> str:
     return "[" + ", ".join(format_number(v) for v in numbers) + "]"
 
 
+def _finite(number: int | float) -> bool:
+    """A finite float, or an integer a float can hold (a 400-digit one overflows)."""
+    try:
+        return math.isfinite(number)
+    except OverflowError:
+        return False
+
+
 def is_box_json(value: Any, xywh: bool) -> bool:
     """Whether a ``json.loads`` value is a well-formed box in the given written format."""
     if not (isinstance(value, list) and len(value) == 4):
         return False
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
         return False
-    if not all(math.isfinite(v) for v in value):
+    if not all(_finite(v) for v in value):
         return False
     if xywh:
         return value[2] >= 0 and value[3] >= 0
