@@ -118,7 +118,7 @@ def medgemma_rows(records, device: str):
 
     from medvlm.constrain.torch_processor import ConstraintFactory
     from medvlm.models.medgemma.demo_model import (
-        DemoModelConfig,
+        DemoSettings,
         build_model,
         build_processor,
         train_tokenizer,
@@ -126,7 +126,7 @@ def medgemma_rows(records, device: str):
     from medvlm.models.medgemma.generate import generate_ids
     from medvlm.models.medgemma.settings import DEFAULT_MAX_NEW_TOKENS
 
-    cfg = DemoModelConfig()
+    cfg = DemoSettings()
     tokenizer = train_tokenizer(texts_of(records), cfg.vocab_size)
     torch.manual_seed(0)
     model = build_model(tokenizer, cfg).eval().to("cuda" if device == "gpu" else "cpu")

@@ -39,7 +39,7 @@ def test_defaults_are_not_shared_between_configs():
         ({"data": {"root": "x", "datasets": "BUSI"}}, "data.datasets", "not of type 'array'"),
         (
             {"data": {"root": "x", "task_types": ["segmentation"]}},
-            "data.task_types.0",
+            "data.task_types[0]",
             "not one of",
         ),
         (
@@ -57,7 +57,7 @@ def test_defaults_are_not_shared_between_configs():
     ],
 )
 def test_wrong_value_names_the_key(config, key, words):
-    with pytest.raises(ConfigError, match=f"config key {key}: ") as error:
+    with pytest.raises(ConfigError, match=re.escape(f"config key {key}: ")) as error:
         validate_config(config)
     assert words in str(error.value)
 
@@ -65,7 +65,7 @@ def test_wrong_value_names_the_key(config, key, words):
 def test_load_config_names_the_file(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text(yaml.safe_dump({"data": {"root": "x"}, "shards": {"image_sizes": [4]}}))
-    with pytest.raises(ConfigError, match=r"bad.yaml: config key shards.image_sizes.0"):
+    with pytest.raises(ConfigError, match=r"bad.yaml: config key shards.image_sizes\[0\]"):
         load_config(path)
 
 

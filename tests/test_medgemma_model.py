@@ -13,7 +13,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProce
 
 from medvlm.models.base import get_family
 from medvlm.models.medgemma.data import ExampleSource, sft_dataset
-from medvlm.models.medgemma.demo_model import DemoModelConfig, build_demo_model
+from medvlm.models.medgemma.demo_model import DemoSettings, build_demo_model
 from medvlm.models.medgemma.generate import generate_batch, generate_ids
 from medvlm.models.medgemma.model import check_checkpoint, load_model, load_processor
 from medvlm.models.medgemma.predict import predict, task_batches
@@ -84,8 +84,8 @@ def test_bad_checkpoint_and_demo_sizes_are_reported(tmp_path):
     with pytest.raises(FileNotFoundError, match="not a local model directory"):
         check_checkpoint(tmp_path / "missing")
     with pytest.raises(ValueError, match="image tokens"):
-        DemoModelConfig(image_size=32, patch_size=8, mm_tokens_per_image=3)
-    with pytest.raises(ValueError, match="demo_model.width: unknown key"):
+        DemoSettings(image_size=32, patch_size=8, mm_tokens_per_image=3)
+    with pytest.raises(ValueError, match="demo_models.medgemma.width: unknown key"):
         build_demo_model(tmp_path / "m", ["a b"], {"width": 3})
 
 

@@ -40,17 +40,32 @@ def load_schema(path: str | Path = SCHEMA_PATH) -> dict:
         return yaml.safe_load(handle)
 
 
+def dotted_key(path) -> str:
+    """A key path as it is written in errors: ``sweeps.study.points[2].image_size``."""
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)[1:]
+
+
+def schema_errors(instance, schema: dict) -> list[jsonschema.ValidationError]:
+    """Every way ``instance`` breaks ``schema``, after filling in its defaults, by key path."""
+    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
+    return sorted(validator.iter_errors(instance), key=lambda e: dotted_key(e.absolute_path))
+
+
+def run_schema(schema: dict | None = None) -> dict:
+    """The schema of one run (``$defs/run``), to check a run a sweep made."""
+    schema = schema or load_schema()
+    return {"$ref": "#/$defs/run", "$defs": schema["$defs"]}
+
+
 def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict:
     """Fill defaults into ``config`` in place and check it; raise :class:`ConfigError` naming
     the first offending key. Names that become paths (external predictions, data sets) are
-    checked by :func:`medvlm.names.check_name`; run names by :func:`medvlm.runs.expand_runs`.
+    checked by :func:`medvlm.names.check_name`; runs in depth by :func:`medvlm.plan.checked_runs`.
     Returns the same dict for convenience."""
-    schema = load_schema(schema_path)
-    validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
-    errors = sorted(validator.iter_errors(config), key=lambda e: list(e.absolute_path))
+    errors = schema_errors(config, load_schema(schema_path))
     if errors:
         error = errors[0]
-        key = ".".join(str(part) for part in error.absolute_path) or "<top level>"
+        key = dotted_key(error.absolute_path) or "<top level>"
         more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
         raise ConfigError(f"config key {key}: {error.message}{more}")
     try:

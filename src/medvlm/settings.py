@@ -270,10 +270,14 @@ class RunSettings(Settings):
 
     FAMILY: ClassVar[str] = ""
     CHECKPOINT_HINT: ClassVar[str] = ""
+    DEMO: ClassVar[type[Settings]] = Settings  # the sizes of the family's tiny demo model
 
     checkpoint: Path
     image_size: int
     seed: int = 0
+
+    def check_demo(self, demo: Settings) -> None:
+        """Raise :class:`SettingError` if this run cannot start from a demo model of ``demo``."""
 
     @classmethod
     def from_run(cls, run: dict[str, Any], where: str = "run"):

@@ -5,21 +5,19 @@ import re
 from snakemake.exceptions import WorkflowError
 
 from medvlm.config import ConfigError, validate_config
+from medvlm.plan import checked_runs
 from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION, TASK_TYPES
-from medvlm.runs import expand_runs, family_run, training_slice
+from medvlm.runs import family_run, training_slice
 
-try:
+try:  # every setting, before any job: the schema, then each run as its family reads it
     validate_config(config)
+    RUNS = checked_runs(config)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
 RESULTS = config["results"]
 DATA = f"{RESULTS}/data"
 SPLITS = ("train", "val", "test")
-try:
-    RUNS = expand_runs(config["runs"], config["sweeps"])
-except ValueError as error:
-    raise WorkflowError(str(error)) from None
 TRAINED = [name for name, run in RUNS.items() if not run["zero_shot"]]
 EXTERNAL = config["external"]
 if set(EXTERNAL) & set(RUNS):

@@ -183,19 +183,30 @@ class Family(Protocol):
         """Answer every question of ``data``; write the predictions file (medvlm.predictions)."""
 
 
-_FAMILY_CLASSES = {
-    "paligemma": ("medvlm.models.paligemma.family", "PaliGemmaFamily"),
-    "medgemma": ("medvlm.models.medgemma.family", "MedGemmaFamily"),
+# name → (package, its family class in <package>.family, its run settings in <package>.settings)
+_FAMILIES = {
+    "paligemma": ("medvlm.models.paligemma", "PaliGemmaFamily", "PaliGemmaRun"),
+    "medgemma": ("medvlm.models.medgemma", "MedGemmaFamily", "MedGemmaRun"),
 }
-FAMILY_NAMES = tuple(_FAMILY_CLASSES)
+FAMILY_NAMES = tuple(_FAMILIES)
+
+
+def _family_part(name: str, module: str, index: int):
+    import importlib
+
+    try:
+        package = _FAMILIES[name][0]
+    except KeyError:
+        raise KeyError(f"unknown model family {name!r}; known: {', '.join(FAMILY_NAMES)}") from None
+    return getattr(importlib.import_module(f"{package}.{module}"), _FAMILIES[name][index])
 
 
 def get_family(name: str) -> Family:
     """The family called ``name``; its framework is imported only now."""
-    import importlib
+    return _family_part(name, "family", 1)()
 
-    try:
-        module_name, class_name = _FAMILY_CLASSES[name]
-    except KeyError:
-        raise KeyError(f"unknown model family {name!r}; known: {', '.join(FAMILY_NAMES)}") from None
-    return getattr(importlib.import_module(module_name), class_name)()
+
+def run_settings(name: str):
+    """The run settings class (a :class:`medvlm.settings.RunSettings`) of the family called
+    ``name``: it reads and checks a run without importing the family's framework."""
+    return _family_part(name, "settings", 2)

@@ -8,12 +8,13 @@ carries the Gemma 3 special tokens and chat template.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from medvlm.settings import from_mapping
+from medvlm.settings import Settings, check, from_mapping
 
 SPECIAL_TOKENS = ("<pad>", "<eos>", "<bos>", "<unk>", "<mask>")  # ids 0..4, as in Gemma
 TURN_TOKENS = ("<start_of_turn>", "<end_of_turn>")
@@ -29,8 +30,8 @@ PROJECTOR_STD = 0.05
 
 
 @dataclass(frozen=True)
-class DemoModelConfig:
-    """Sizes of the tiny model (every key optional in the workflow config).
+class DemoSettings(Settings):
+    """Sizes of the tiny model (every key optional under ``demo_models.medgemma``).
 
     image_size: pixels per side the processor resizes to (32). patch_size: vision patch (8).
     mm_tokens_per_image: image soft tokens after pooling (4); (image_size / patch_size)^2 must be
@@ -57,15 +58,19 @@ class DemoModelConfig:
     vision_heads: int = 2
     seed: int = 0
 
-    def __post_init__(self):
+    def validate(self) -> None:
+        super().validate()
+        for key, value in dataclasses.asdict(self).items():
+            check(value >= (0 if key == "seed" else 1), key, "must be at least 1")
         patches = (self.image_size // self.patch_size) ** 2
-        if self.image_size % self.patch_size or patches % self.mm_tokens_per_image:
-            raise ValueError(
-                f"demo model: image_size {self.image_size} / patch_size {self.patch_size} must "
-                f"give a patch grid divisible into {self.mm_tokens_per_image} image tokens"
-            )
-        if self.vocab_size < len(SPECIAL_TOKENS) + len(BYTE_TOKENS) + 16:
-            raise ValueError(f"demo model: vocab_size {self.vocab_size} leaves no room for words")
+        check(
+            self.image_size % self.patch_size == 0 and patches % self.mm_tokens_per_image == 0,
+            "mm_tokens_per_image",
+            f"image_size {self.image_size} / patch_size {self.patch_size} must give a patch "
+            f"grid divisible into {self.mm_tokens_per_image} image tokens",
+        )
+        words = len(SPECIAL_TOKENS) + len(BYTE_TOKENS) + 16
+        check(self.vocab_size >= words, "vocab_size", f"must be at least {words} (room for words)")
 
 
 def train_tokenizer(texts: list[str], vocab_size: int):
@@ -101,7 +106,7 @@ def gemma3_chat_template() -> str:
     return resources.files("trl").joinpath("chat_templates/gemma3.jinja").read_text("utf-8")
 
 
-def build_processor(tokenizer, cfg: DemoModelConfig):
+def build_processor(tokenizer, cfg: DemoSettings):
     from transformers import Gemma3ImageProcessorPil, Gemma3Processor
 
     image_processor = Gemma3ImageProcessorPil(
@@ -117,7 +122,7 @@ def build_processor(tokenizer, cfg: DemoModelConfig):
     )
 
 
-def build_model(tokenizer, cfg: DemoModelConfig):
+def build_model(tokenizer, cfg: DemoSettings):
     import torch
     from transformers import (
         Gemma3Config,
@@ -171,7 +176,7 @@ def build_model(tokenizer, cfg: DemoModelConfig):
 
 def build_demo_model(out_dir: str | Path, vocab_texts: list[str], cfg: dict | None = None) -> None:
     """Write a tiny random Gemma 3 model + processor to ``out_dir`` (``save_pretrained``)."""
-    config = from_mapping(DemoModelConfig, cfg, "demo_model")
+    config = from_mapping(DemoSettings, cfg, "demo_models.medgemma")
     if not vocab_texts:
         raise ValueError("build_demo_model: no texts to learn the tokenizer from")
     tokenizer = train_tokenizer(vocab_texts, config.vocab_size)

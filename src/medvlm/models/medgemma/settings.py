@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+from medvlm.models.medgemma.demo_model import DemoSettings
 from medvlm.records import (
     CLASSIFICATION,
     COUNTING,
@@ -24,6 +25,7 @@ from medvlm.records import (
 )
 from medvlm.settings import (
     RunSettings,
+    Settings,
     SharedDecodeSettings,
     SharedTrainSettings,
     check,
@@ -135,6 +137,7 @@ class MedGemmaRun(RunSettings):
 
     FAMILY: ClassVar[str] = "medgemma"
     CHECKPOINT_HINT: ClassVar[str] = "a local Gemma 3 model directory"
+    DEMO: ClassVar[type[Settings]] = DemoSettings
 
     image_size: int = 896
     train: TrainSettings = field(default_factory=TrainSettings)

@@ -33,15 +33,15 @@ from medvlm.models.paligemma.inputs import batch_images, prompt_text
 from medvlm.models.paligemma.locations import LOC_TASKS, answers_from_locations
 from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.params import cast, flatten, infer_config, init_params, unflatten
-from medvlm.models.paligemma.settings import PaliGemmaRun
+from medvlm.models.paligemma.settings import DemoSettings, PaliGemmaRun
 from medvlm.models.paligemma.tokenizer import Tokenizer, build_demo_tokenizer
 from medvlm.models.paligemma.train import Trainer, fit
 from medvlm.predictions import write_predictions
+from medvlm.settings import from_mapping
 
 log = logging.getLogger(__name__)
 
 TOKENIZER_FILE = "tokenizer.model"
-DEMO_KEYS = {"image_size": 224, "patch": 32, "width": 32, "depth": 2, "vocab_size": 800, "seed": 0}
 
 
 def model_config(npz: Path, config_json: Path | None, final_softcap: float) -> PaliGemmaConfig:
@@ -68,24 +68,16 @@ class PaliGemmaFamily:
         tokenizer trained on ``vocab_texts``, saved as ``params.npz`` + ``tokenizer.model`` +
         ``config.json`` and read back through ``load_params``.
 
-        ``cfg`` keys (all optional): image_size (224), patch (32), width (32), depth (2),
-        vocab_size (800: sentencepiece pieces before the 1152 loc/seg tokens), seed (0).
+        ``cfg``: the keys of :class:`DemoSettings` (``demo_models.paligemma``).
         """
-        unknown = set(cfg) - set(DEMO_KEYS)
-        if unknown:
-            raise ValueError(
-                f"demo model: unknown keys {sorted(unknown)}; known: {sorted(DEMO_KEYS)}"
-            )
-        opts = {**DEMO_KEYS, **cfg}
+        demo = from_mapping(DemoSettings, cfg, "demo_models.paligemma")
         out_dir = Path(out_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
-        tokenizer = build_demo_tokenizer(vocab_texts, out_dir / TOKENIZER_FILE, opts["vocab_size"])
-        config = tiny(
-            tokenizer.vocab_size, opts["image_size"], opts["width"], opts["depth"], opts["patch"]
-        )
-        flat = flatten(jax.device_get(init_params(config, opts["seed"])))
+        tokenizer = build_demo_tokenizer(vocab_texts, out_dir / TOKENIZER_FILE, demo.vocab_size)
+        config = tiny(tokenizer.vocab_size, demo.image_size, demo.width, demo.depth, demo.patch)
+        flat = flatten(jax.device_get(init_params(config, demo.seed)))
         head = flat["img/head/kernel"]
-        rng = np.random.default_rng(opts["seed"])
+        rng = np.random.default_rng(demo.seed)
         flat["img/head/kernel"] = rng.normal(0, 0.02, head.shape)
         save_params(cast(unflatten(flat), ml_dtypes.bfloat16), out_dir / "params.npz")
         write_json(out_dir / CONFIG_NAME, config.to_json())

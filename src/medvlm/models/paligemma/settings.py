@@ -24,6 +24,7 @@ from medvlm.records import (
 )
 from medvlm.settings import (
     RunSettings,
+    Settings,
     SharedDecodeSettings,
     SharedTrainSettings,
     check,
@@ -145,6 +146,32 @@ class DecodeSettings(SharedDecodeSettings):
 
 
 @dataclass(frozen=True)
+class DemoSettings(Settings):
+    """The tiny random PaliGemma 2 the workflow builds for ``checkpoint: demo`` (every key
+    optional under ``demo_models.paligemma``).
+
+    image_size: pixels per side (224); a run on the demo model must use the same.
+    patch: ViT patch size (32); divides ``image_size``. width, depth: of both towers (32, 2).
+    vocab_size: sentencepiece pieces learnt from the training texts, before the 1152 loc/seg
+        tokens (800). seed: the random weights (0).
+    """
+
+    image_size: int = 224
+    patch: int = 32
+    width: int = 32
+    depth: int = 2
+    vocab_size: int = 800
+    seed: int = 0
+
+    def validate(self) -> None:
+        super().validate()
+        for key in ("image_size", "patch", "depth", "vocab_size"):
+            check(getattr(self, key) >= 1, key, "must be at least 1")
+        check(self.width >= 4 and self.width % 4 == 0, "width", "must be a multiple of 4")
+        check(self.image_size % self.patch == 0, "patch", f"must divide {self.image_size}")
+
+
+@dataclass(frozen=True)
 class PaliGemmaRun(RunSettings):
     """One run of the family.
 
@@ -158,7 +185,16 @@ class PaliGemmaRun(RunSettings):
 
     FAMILY: ClassVar[str] = "paligemma"
     CHECKPOINT_HINT: ClassVar[str] = "a big_vision .npz or its directory"
+    DEMO: ClassVar[type[Settings]] = DemoSettings
 
     image_size: int = 224
     train: TrainSettings = field(default_factory=TrainSettings)
     decode: DecodeSettings = field(default_factory=DecodeSettings)
+
+    def check_demo(self, demo: DemoSettings) -> None:
+        check(
+            self.image_size == demo.image_size,
+            "image_size",
+            f"is {self.image_size} but the demo model is built for {demo.image_size} px images "
+            "(demo_models.paligemma.image_size): the two must match",
+        )
