@@ -275,10 +275,17 @@ def test_default_profile_scores_reports_with_the_judge(judge):
         for i, (ref, pred) in enumerate(zip(REFERENCES, PREDICTIONS, strict=True))
     ]
     expected = judge.score(REFERENCES, PREDICTIONS)["per_pair"]
-    report = score_items(items, ["default"], bootstrap=20, seed=0, judge=judge)["profiles"][
-        "default"
-    ]["report_generation"]
+    profiles = ["default", "paligemma", "flare26", "qwen25vl"]
+    scored = score_items(items, profiles, bootstrap=20, seed=0, judge=judge)["profiles"]
+    report = scored["default"]["report_generation"]
     assert report["pooled"]["green"] == pytest.approx(sum(expected) / len(expected))
     assert {"bleu4", "rougeL"} <= set(report["pooled"])
     low, high = report["ci"]["green"]
     assert low <= report["pooled"]["green"] <= high
+    # the evaluators that report GREEN get the same judge (the texts are one line each, so
+    # inference.py's clean-up leaves them as they are); qwen25vl's keyword score is not GREEN
+    for name in ("paligemma", "flare26"):
+        assert scored[name]["report_generation"]["pooled"]["green_score"] == pytest.approx(
+            sum(expected) / len(expected)
+        )
+    assert "green_score" not in scored["qwen25vl"]["report_generation"]["pooled"]

@@ -2,7 +2,14 @@
 
 import pytest
 
-from medvlm.data.split import SplitConfig, assign_splits, image_groups, run_split, split_records
+from medvlm.data.split import (
+    SplitConfig,
+    assign_splits,
+    image_groups,
+    run_split,
+    split_records,
+    write_unlabelled_split,
+)
 from medvlm.io import read_jsonl
 from medvlm.records import Record
 
@@ -120,3 +127,17 @@ def test_run_split_writes_files_and_rejects_an_empty_training_split(tmp_path):
 def test_unknown_test_source_is_rejected():
     with pytest.raises(ValueError, match="test_source"):
         SplitConfig(test_source="validation-hidden")
+
+
+def test_unlabelled_questions_stay_out_of_every_split_and_get_their_own_file(tmp_path):
+    records = corpus()
+    hidden = [record(f"validation-hidden/dental/q/{i}", "dental", [f"h{i}.png"],
+                     split_folder="validation-hidden") for i in (2, 10, 1)]  # fmt: skip
+    splits = split_records(records + hidden, SplitConfig(val_fraction=0.2, test_source="holdout"))
+    assert not any(r.split_folder == "validation-hidden" for s in splits.values() for r in s)
+    out = tmp_path / "validation-hidden.jsonl"
+    assert write_unlabelled_split(records + hidden, "validation-hidden", out) == 3
+    # uid order, as every split is written, so batches match the workflow's
+    assert [row["uid"] for row in read_jsonl(out)] == sorted(r.uid for r in hidden)
+    with pytest.raises(ValueError, match="no usable question in testing/"):
+        write_unlabelled_split(records, "testing", tmp_path / "testing.jsonl")

@@ -18,6 +18,9 @@ except ConfigError as error:
 RESULTS = config["results"]
 DATA = f"{RESULTS}/data"
 SPLITS = ("train", "val", "test")
+SUBMIT = config["submit"]["splits"]  # unlabelled split folders: answered, never scored
+# Split folders external predictions may answer, scored straight from the tree (no images).
+REFERENCE_FOLDERS = ("validation-public",)
 TRAINED = [name for name, run in RUNS.items() if not run["zero_shot"]]
 EXTERNAL = config["external"]
 if set(EXTERNAL) & set(RUNS):
@@ -33,7 +36,8 @@ def one_of(names, none):
 
 
 wildcard_constraints:
-    split="|".join(SPLITS),
+    split=one_of([*SPLITS, *SUBMIT, *REFERENCE_FOLDERS], "NO_SPLITS"),
+    unlabelled=one_of(SUBMIT, "NO_UNLABELLED"),
     size=r"\d+",
     run=one_of(RUNS, "NO_RUNS"),
     external=one_of(EXTERNAL, "NO_EXTERNAL"),
@@ -54,6 +58,12 @@ def synthetic_manifest():
 def merge_inputs(wildcards):
     """The synthetic tree's manifest when the demo writes the data; nothing for a real tree."""
     return [synthetic_manifest()] if "synthetic" in config["data"] else []
+
+
+def merge_folders():
+    """The split folders the merge reads: the configured ones plus the submission folders."""
+    folders = config["data"]["split_folders"]
+    return folders + [folder for folder in SUBMIT if folder not in folders]
 
 
 def split_params():
@@ -144,6 +154,14 @@ def scored_names(split):
     return runs + [name for name, entry in EXTERNAL.items() if entry["split"] == split]
 
 
+def external_references(wildcards):
+    """The references of an external predictions file: a split, or a folder read as it is."""
+    split = EXTERNAL[wildcards.external]["split"]
+    if split in REFERENCE_FOLDERS:
+        return f"{DATA}/references/{split}.jsonl"
+    return f"{DATA}/splits/{split}.jsonl"
+
+
 def run_scores(wildcards):
     return {
         name: f"{RESULTS}/scores/{name}/{wildcards.split}.json"
@@ -155,12 +173,29 @@ def configured_tasks():
     return set(config["data"]["task_types"]) or set(TASK_TYPES)
 
 
+def scores_only():
+    """No run, and every external predictions file scored straight against the tree: nothing
+    needs the merge, the split or images (a score-only config)."""
+    return (
+        not RUNS
+        and bool(EXTERNAL)
+        and all(entry["split"] in REFERENCE_FOLDERS for entry in EXTERNAL.values())
+    )
+
+
 def all_outputs():
-    outputs = [f"{DATA}/merge_summary.json", f"{DATA}/split_summary.json"]
-    for split in SPLITS:
-        for size in image_sizes():
-            outputs.append(shard_files(split, size)["index"])
+    outputs = []
+    if not scores_only():
+        outputs += [f"{DATA}/merge_summary.json", f"{DATA}/split_summary.json"]
+        for split in SPLITS:
+            for size in image_sizes():
+                outputs.append(shard_files(split, size)["index"])
     outputs += [f"{RESULTS}/plots/loss/{name}.png" for name in TRAINED]
+    outputs += [
+        f"{RESULTS}/submissions/{name}/{folder}/predictions.json"
+        for name in RUNS
+        for folder in SUBMIT
+    ]
     splits = set(config["evaluate"]["splits"]) if RUNS else set()
     splits |= {entry["split"] for entry in EXTERNAL.values()}
     for split in sorted(splits):

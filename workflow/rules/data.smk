@@ -31,7 +31,7 @@ rule merge:
         "../../envs/base.yaml"
     params:
         root=config["data"]["root"],
-        split_folders=config["data"]["split_folders"],
+        split_folders=merge_folders(),
     script:
         "../scripts/merge.py"
 
@@ -58,6 +58,39 @@ rule split:
         "../scripts/split.py"
 
 
+rule unlabelled_split:
+    input:
+        records=rules.merge.output.records,
+    output:
+        f"{DATA}/splits/{{unlabelled}}.jsonl",
+    log:
+        f"{RESULTS}/logs/split/{{unlabelled}}.log",
+    conda:
+        "../../envs/base.yaml"
+    script:
+        "../scripts/unlabelled_split.py"
+
+
+rule references:
+    input:
+        merge_inputs,
+    output:
+        records=f"{DATA}/references/{{split}}.jsonl",
+        problems=f"{DATA}/references/{{split}}_problems.jsonl",
+    log:
+        f"{RESULTS}/logs/references/{{split}}.log",
+    conda:
+        "../../envs/base.yaml"
+    params:
+        root=config["data"]["root"],
+        filters={
+            key: config["data"][key]
+            for key in ("datasets", "task_types", "categories")
+        },
+    script:
+        "../scripts/references.py"
+
+
 rule shards:
     input:
         records=f"{DATA}/splits/{{split}}.jsonl",
@@ -67,8 +100,8 @@ rule shards:
         f"{RESULTS}/logs/shards/{{split}}_{{size}}.log",
     conda:
         "../../envs/base.yaml"
+    threads: config["shards"]["threads"]
     params:
         max_pixels=config["shards"]["max_pixels"],
-    threads: config["shards"]["threads"]
     script:
         "../scripts/shards.py"

@@ -16,7 +16,7 @@ rule score:
 
 rule score_external:
     input:
-        references=f"{DATA}/splits/{{split}}.jsonl",
+        references=external_references,
         predictions=lambda wildcards: EXTERNAL[wildcards.external]["predictions"],
     output:
         f"{RESULTS}/scores/{{external}}/{{split}}.json",
@@ -28,6 +28,22 @@ rule score_external:
         evaluate=score_params(),
     script:
         "../scripts/score.py"
+
+
+rule submission:
+    input:
+        predictions=f"{RESULTS}/predictions/{{run}}/{{unlabelled}}.jsonl",
+        records=rules.merge.output.records,
+    output:
+        f"{RESULTS}/submissions/{{run}}/{{unlabelled}}/predictions.json",
+    log:
+        f"{RESULTS}/logs/submission/{{run}}_{{unlabelled}}.log",
+    conda:
+        "../../envs/base.yaml"
+    params:
+        folder=lambda wildcards: f"{config['data']['root']}/{wildcards.unlabelled}",
+    script:
+        "../scripts/submission.py"
 
 
 rule tables:

@@ -1,9 +1,11 @@
-"""Rule train: fine-tune one run; resume state lives outside the rule's output."""
+"""Rule train: fine-tune one run; resume state lives outside the rule's output; the run is
+saved beside the weights (run.json)."""
 
 from pathlib import Path
 
 from medvlm.logs import setup_logging
 from medvlm.models.base import SplitData, get_family
+from medvlm.models.saved import save_run
 
 setup_logging(snakemake.log[0])
 run = snakemake.params.run
@@ -15,3 +17,4 @@ get_family(run["family"]).train(
     Path(snakemake.output[0]),
     Path(snakemake.params.resume_dir),
 )
+save_run(snakemake.output[0], run)  # so that `medvlm predict` can use the folder alone

@@ -158,3 +158,15 @@ def run_split(records: list[Record], config: SplitConfig, out_paths: dict[str, s
     summary = split_summary(splits)
     write_json(summary_path, summary)
     return summary
+
+
+def write_unlabelled_split(records: list[Record], folder: str, out_path) -> int:
+    """Write the questions of unlabelled split folder ``folder`` (``validation-hidden``,
+    ``testing``) in uid order, as a split's records are: they are answered, never trained on or
+    scored, and no filter applies (a submission answers every question)."""
+    chosen = sorted((r for r in records if r.split_folder == folder), key=lambda r: r.uid)
+    if not chosen:
+        raise ValueError(
+            f"no usable question in {folder}/: is it under data.root? (see the merge's problems)"
+        )
+    return write_jsonl(out_path, chosen)

@@ -11,6 +11,7 @@ says what the evaluator said without producing invalid JSON.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import os
@@ -60,8 +61,9 @@ def score_items(
 
     The default profile adds ``ci`` and ``by_dataset``; the others report pooled values only, as
     their evaluators do: numbers under ``pooled``, anything else their evaluator reports (nested
-    breakdowns, labels) under ``details``. Every profile module is loaded before any scoring
-    starts, so a missing one fails at once with its name.
+    breakdowns, labels) under ``details``. A ``judge`` scores GREEN for the default profile and
+    for every public profile whose evaluator reports GREEN. Every profile module is loaded before
+    any scoring starts, so a missing one fails at once with its name.
     """
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
@@ -74,9 +76,16 @@ def score_items(
         else:
             results[name] = {
                 task: _public_entry(counts[task], metrics)
-                for task, metrics in module.score(items).items()
+                for task, metrics in module.score(items, **_green_for(module, judge)).items()
             }
     return json_safe({"profiles": results})
+
+
+def _green_for(module, judge: ReportJudge | None) -> dict[str, Any]:
+    """The GREEN scorer for a public profile whose evaluator scores reports with GREEN."""
+    if judge is None or "green_judge" not in inspect.signature(module.score).parameters:
+        return {}
+    return {"green_judge": lambda references, texts: judge.score(references, texts)["green"]}
 
 
 def _public_entry(n: int, metrics: dict[str, Any]) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 import jax
 import ml_dtypes
 import numpy as np
+from tqdm import tqdm
 
 from medvlm.io import atomic_path, write_json
 from medvlm.models.base import (
@@ -182,24 +183,27 @@ def predict_texts(decoder: Decoder, tokenizer: Tokenizer, settings: PaliGemmaRun
 
         vocab = sentencepiece_vocabulary(tokenizer)
     raw = {}
-    for task, records in sorted(by_task.items()):
-        for start in range(0, len(records), ds.batch_size):
-            chunk = records[start : start + ds.batch_size]
-            padded = chunk + [chunk[0]] * (ds.batch_size - len(chunk))
-            text = prompt_text(
-                tokenizer, [prompt_of(r, ts.prompt_template) for r in padded], ds.prompt_len
-            )
-            batch = loader.read_images([r.uid for r in padded])
-            images, image_mask = batch_images(batch["images"], batch["image_mask"], ts.multi_image)
-            hook = None
-            if vocab is not None:
-                from medvlm.constrain.jax_hook import ConstraintHook
+    batches = [
+        (task, records[start : start + ds.batch_size])
+        for task, records in sorted(by_task.items())
+        for start in range(0, len(records), ds.batch_size)
+    ]
+    for task, chunk in tqdm(batches, desc="predict", unit="batch"):
+        padded = chunk + [chunk[0]] * (ds.batch_size - len(chunk))
+        text = prompt_text(
+            tokenizer, [prompt_of(r, ts.prompt_template) for r in padded], ds.prompt_len
+        )
+        batch = loader.read_images([r.uid for r in padded])
+        images, image_mask = batch_images(batch["images"], batch["image_mask"], ts.multi_image)
+        hook = None
+        if vocab is not None:
+            from medvlm.constrain.jax_hook import ConstraintHook
 
-                languages = output_languages(padded, tokenizer, ts.location_tokens)
-                hook = ConstraintHook(languages, vocab, ds.max_new_tokens[task])
-            tokens = decoder.greedy(
-                images, text.tokens, text.mask_input, ds.max_new_tokens[task], image_mask, hook
-            )
-            for record, answer in zip(chunk, decode_text(tokenizer, tokens), strict=False):
-                raw[record.uid] = answer
+            languages = output_languages(padded, tokenizer, ts.location_tokens)
+            hook = ConstraintHook(languages, vocab, ds.max_new_tokens[task])
+        tokens = decoder.greedy(
+            images, text.tokens, text.mask_input, ds.max_new_tokens[task], image_mask, hook
+        )
+        for record, answer in zip(chunk, decode_text(tokenizer, tokens), strict=False):
+            raw[record.uid] = answer
     return raw
