@@ -27,12 +27,14 @@ from pathlib import Path
 
 import yaml
 
+from medvlm.commands import reporting
 from medvlm.data.flare import SPLIT_FOLDERS
 from medvlm.inference import predict_questions
 from medvlm.models.base import FAMILY_NAMES
 
 NAME = "predict"
 HELP = "answer FLARE questions with a trained model (the organisers' predictions.json)"
+OPTIONS = ("split_folder", "family", "image_size", "threads", "work_dir")  # passed as they are
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,19 +70,11 @@ def run(args: argparse.Namespace) -> int:
     if args.image_size is not None and args.image_size < 1 or args.threads < 1:
         print("error: --image-size and --threads must be positive", file=sys.stderr)
         return 2
-    try:
-        predict_questions(
-            args.model,
-            args.questions,
-            args.out,
-            split_folder=args.split_folder,
-            family=args.family,
-            image_size=args.image_size,
-            decode=_decode(args.decode),
-            threads=args.threads,
-            work_dir=args.work_dir,
-        )
-    except (OSError, ValueError, KeyError, yaml.YAMLError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    options = {key: getattr(args, key) for key in OPTIONS}
+    return reporting(
+        lambda: predict_questions(
+            args.model, args.questions, args.out, decode=_decode(args.decode), **options
+        ),
+        KeyError,
+        yaml.YAMLError,
+    )

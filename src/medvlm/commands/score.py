@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from medvlm.commands import reporting
 from medvlm.metrics.bootstrap import DEFAULT_REPLICATES
 from medvlm.metrics.profiles import PROFILES, ProfileUnavailable
 from medvlm.metrics.scoring import DEFAULT_PROFILES, score_files
@@ -57,17 +58,15 @@ def run(args: argparse.Namespace) -> int:
     if args.bootstrap < 0 or args.seed < 0:
         print("error: --bootstrap and --seed must be >= 0", file=sys.stderr)
         return 2
-    try:
-        score_files(
+    return reporting(
+        lambda: score_files(
             args.references,
             args.predictions,
             args.out,
-            profiles,
-            args.bootstrap,
-            args.seed,
-            args.green_judge,
-        )
-    except (OSError, ValueError, ProfileUnavailable) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+            profiles=profiles,
+            bootstrap=args.bootstrap,
+            seed=args.seed,
+            green_judge=args.green_judge,
+        ),
+        ProfileUnavailable,
+    )
