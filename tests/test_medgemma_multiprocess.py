@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from medvlm.models.base import SplitData, get_family
 from medvlm.models.medgemma.demo_model import build_demo_model
 from medvlm.models.medgemma.launch import in_worker, read_spec, workers_dir
 from medvlm.models.medgemma.settings import MedGemmaRun
@@ -46,7 +47,7 @@ def run_config(checkpoint):
 def test_two_workers_share_each_epoch(colours, tmp_path, capfd):
     model_dir, train_data, val_data = colours
     out, resume = tmp_path / "model", tmp_path / "resume"
-    train(run_config(model_dir), train_data, val_data, out, resume)
+    get_family("medgemma").train(run_config(model_dir), train_data, val_data, out, resume)
 
     stderr = capfd.readouterr().err
     assert "training as rank 0 of 2" in stderr and "training as rank 1 of 2" in stderr
@@ -68,7 +69,9 @@ def test_a_failed_worker_raises_with_its_logs(colours, tmp_path):
     _, train_data, val_data = colours
     resume = tmp_path / "resume"
     with pytest.raises(RuntimeError, match="exited with code 1; worker logs under") as error:
-        train(run_config(tmp_path / "no-model"), train_data, val_data, tmp_path / "out", resume)
+        get_family("medgemma").train(
+            run_config(tmp_path / "no-model"), train_data, val_data, tmp_path / "out", resume
+        )
     logs = workers_dir(resume) / "logs"
     assert str(logs) in str(error.value)
     errors = "".join(path.read_text() for path in logs.rglob("stderr.log"))
@@ -80,6 +83,15 @@ def test_processes_must_be_positive():
     run["train"]["processes"] = 0
     with pytest.raises(ValueError, match="run.train.processes: must be at least 1"):
         MedGemmaRun.from_run(run)
+
+
+def test_the_worker_function_alone_refuses_several_processes(monkeypatch, tmp_path):
+    """Only the family starts workers: train() called alone with processes: 2 would train
+    one process where two were asked for."""
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    split = SplitData(tmp_path / "r.jsonl", tmp_path / "s")
+    with pytest.raises(ValueError, match="run.train.processes is 2 but this process trains alone"):
+        train(run_config(tmp_path / "model"), split, split, tmp_path / "out", tmp_path / "res")
 
 
 def test_a_launched_worker_never_relaunches(monkeypatch):

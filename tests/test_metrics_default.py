@@ -24,8 +24,8 @@ from medvlm.metrics.items import Item
 from medvlm.metrics.multilabel import multilabel_scores
 from medvlm.metrics.numeric import numeric_scores, r_squared
 from medvlm.metrics.profiles import default
+from medvlm.metrics.profiles.study import coordinate_scores, exact_match, matched_coordinate_r2
 from medvlm.metrics.report_text import report_text_scores
-from medvlm.metrics.study import coordinate_scores, exact_match, matched_coordinate_r2
 
 # --- classification -------------------------------------------------------------------------
 

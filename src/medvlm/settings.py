@@ -24,7 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from medvlm.records import TASK_TYPES
+from medvlm.records import CLASSIFICATION, COUNTING, MULTI_LABEL, REGRESSION, TASK_TYPES
+
+# New tokens for the short answers (labels and numbers), the same in both families; each adds
+# its own budgets for boxes and reports, whose length depends on the tokenizer.
+SHORT_ANSWER_TOKENS = {CLASSIFICATION: 24, MULTI_LABEL: 64, COUNTING: 12, REGRESSION: 16}
 
 
 class SettingError(ValueError):
@@ -192,20 +196,22 @@ class SharedTrainSettings(Settings):
         them (less memory, more compute).
     """
 
-    steps: int | None = None
-    batch_size: int = 8
-    learning_rate: float = 3e-4
+    # no default here: each family gives its own
+    steps: int | None
+    batch_size: int
+    learning_rate: float
+    warmup_fraction: float
+    max_grad_norm: float
+    lora_rank: int
+    lora_targets: str | tuple[str, ...]
+    val_examples: int | None
+    activation_checkpointing: bool
+    # the same default in both families
     weight_decay: float = 0.0
-    warmup_fraction: float = 0.1
-    max_grad_norm: float = 1.0
-    lora_rank: int = 0
     lora_alpha: float = 16.0
-    lora_targets: str | tuple[str, ...] = ".*"
     val_every: int = 50
-    val_examples: int | None = None
     save_every: int = 50
     log_every: int = 10
-    activation_checkpointing: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -241,7 +247,7 @@ class SharedDecodeSettings(Settings):
     DEFAULT_MAX_NEW_TOKENS: ClassVar[dict[str, int]] = {}
     WEIGHTS: ClassVar[tuple[str, ...]] = ("best", "final")
 
-    batch_size: int = 8
+    batch_size: int  # no default here: each family gives its own
     max_new_tokens: dict[str, int] = field(default_factory=dict)
     weights: str = "best"
     constrained: bool = True
@@ -260,8 +266,10 @@ class SharedDecodeSettings(Settings):
 
 @dataclass(frozen=True)
 class RunSettings(Settings):
-    """One run of a family; a family's run class sets the class variables and the
-    ``train``/``decode`` fields to its own settings classes.
+    """One run of a family. A family's run class names itself in its class line
+    (``class PaliGemmaRun(RunSettings, family=..., checkpoint_hint=..., demo=...)``: the family's
+    name, what its checkpoint is, its demo model's settings class) and sets the ``train`` and
+    ``decode`` fields to its own settings classes.
 
     checkpoint: the local checkpoint training starts from (see the family for its layout).
     image_size: the shard size the run reads.
@@ -275,6 +283,10 @@ class RunSettings(Settings):
     checkpoint: Path
     image_size: int
     seed: int = 0
+
+    def __init_subclass__(cls, family="", checkpoint_hint="", demo=Settings, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.FAMILY, cls.CHECKPOINT_HINT, cls.DEMO = family, checkpoint_hint, demo
 
     def check_demo(self, demo: Settings) -> None:
         """Raise :class:`SettingError` if this run cannot start from a demo model of ``demo``."""

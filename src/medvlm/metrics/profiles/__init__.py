@@ -13,11 +13,7 @@ from types import ModuleType
 PUBLIC_PROFILES = ("qwen25vl", "paligemma", "qwen3vl", "flare26")
 PROFILES = ("default", "study", *PUBLIC_PROFILES)
 
-_MODULES = {
-    "default": "medvlm.metrics.profiles.default",
-    "study": "medvlm.metrics.study",
-    **{name: f"medvlm.metrics.profiles.{name}" for name in PUBLIC_PROFILES},
-}
+_MODULES = {name: f"medvlm.metrics.profiles.{name}" for name in PROFILES}
 
 
 class ProfileUnavailable(LookupError):

@@ -1,13 +1,13 @@
-"""Data-parallel training: a run with ``train.processes > 1`` relaunches itself under torchrun.
+"""Data-parallel training: a run with ``train.processes > 1`` is trained by torchrun workers.
 
-:func:`medvlm.models.medgemma.train.train` called in a plain process with ``processes: N``
-writes the run and its paths to ``<resume_dir>.workers/launch.json`` and starts
-``python -m torch.distributed.run --standalone --nproc_per_node N -m
-medvlm.models.medgemma.launch <launch.json>``. Each worker reads the JSON and calls the same
-``train``, which now finds itself inside a launched worker (``LOCAL_RANK`` / ``WORLD_SIZE`` set)
-and trains; the trainer joins the process group (gloo on the CPU, nccl on GPUs, one GPU per
-worker), each worker reads its share of every batch, and rank 0 alone writes the outputs and
-resume markers. Already inside ``torchrun`` or ``accelerate launch``, ``train`` never relaunches.
+The family's ``train`` (:class:`medvlm.models.medgemma.family.MedGemmaFamily`), called in a
+plain process with ``processes: N``, calls :func:`launch_workers`: it writes the run and its
+paths to ``<resume_dir>.workers/launch.json`` and starts ``python -m torch.distributed.run
+--standalone --nproc_per_node N -m medvlm.models.medgemma.launch <launch.json>``. Each worker
+reads the JSON and calls :func:`medvlm.models.medgemma.train.train`; the trainer joins the
+process group (gloo on the CPU, nccl on GPUs, one GPU per worker), each worker reads its share
+of every batch, and rank 0 alone writes the outputs and resume markers. Already inside
+``torchrun`` or ``accelerate launch``, the family never relaunches.
 
 On a cluster, one job per run: ask the scheduler for N GPUs (e.g. SLURM ``gres: gpu:N``) and set
 ``train.processes: N``. Worker logs go to ``<resume_dir>.workers/``; they are kept when a worker

@@ -5,7 +5,8 @@ A run (one entry of the workflow config's ``runs:``) is a plain dict::
     {"family": "medgemma", "checkpoint": <local model dir>, "image_size": int, "seed": int,
      "train": {...TrainSettings...}, "decode": {...DecodeSettings...}}
 
-Every key of ``train`` and ``decode`` is optional; an unknown key is an error naming it.
+Shared keys (:mod:`medvlm.settings`) get MedGemma's defaults here, next to MedGemma's own keys
+(LoRA dropout, gradient accumulation, epochs, torchrun processes, ...).
 """
 
 from __future__ import annotations
@@ -14,18 +15,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from medvlm.models.medgemma.demo_model import DemoSettings
-from medvlm.records import (
-    CLASSIFICATION,
-    COUNTING,
-    DETECTION,
-    INSTANCE_DETECTION,
-    MULTI_LABEL,
-    REGRESSION,
-    REPORT_GENERATION,
-)
+from medvlm.records import DETECTION, INSTANCE_DETECTION, REPORT_GENERATION
 from medvlm.settings import (
+    SHORT_ANSWER_TOKENS,
     RunSettings,
-    Settings,
     SharedDecodeSettings,
     SharedTrainSettings,
     check,
@@ -34,10 +27,7 @@ from medvlm.settings import (
 
 # New tokens per task type: short answers for labels and numbers, long for boxes and reports.
 DEFAULT_MAX_NEW_TOKENS = {
-    CLASSIFICATION: 24,
-    MULTI_LABEL: 64,
-    COUNTING: 12,
-    REGRESSION: 16,
+    **SHORT_ANSWER_TOKENS,
     DETECTION: 192,
     INSTANCE_DETECTION: 384,
     REPORT_GENERATION: 384,
@@ -45,6 +35,7 @@ DEFAULT_MAX_NEW_TOKENS = {
 
 
 ALL_LINEAR = "all-linear"
+CHECKPOINT = "a local Gemma 3 model directory"
 
 
 @dataclass(frozen=True)
@@ -127,17 +118,13 @@ class DecodeSettings(SharedDecodeSettings):
 
 
 @dataclass(frozen=True)
-class MedGemmaRun(RunSettings):
+class MedGemmaRun(RunSettings, family="medgemma", checkpoint_hint=CHECKPOINT, demo=DemoSettings):
     """One run of the family: the checkpoint it starts from and how it trains and decodes.
 
     checkpoint: a local Gemma 3 vision-language model directory (``save_pretrained`` layout).
     image_size: the shard size the images come from (the processor resizes them itself).
     seed: seeds LoRA initialisation, data order and dropout.
     """
-
-    FAMILY: ClassVar[str] = "medgemma"
-    CHECKPOINT_HINT: ClassVar[str] = "a local Gemma 3 model directory"
-    DEMO: ClassVar[type[Settings]] = DemoSettings
 
     image_size: int = 896
     train: TrainSettings = field(default_factory=TrainSettings)

@@ -6,10 +6,11 @@ Resume state (trainer checkpoints and the best adapter so far) lives in ``resume
 run's training fingerprint (:mod:`medvlm.models.base`) until the outputs are complete; rerunning
 after a kill continues from its last complete checkpoint.
 
-Data parallel: with ``train.processes: N`` (N > 1) ``train`` relaunches itself as N torchrun
-workers (see :mod:`.launch`); under ``torchrun`` or ``accelerate launch`` it trains in place. The
-trainer picks the process group up from the environment, each process reads its share of every
-batch, and rank 0 alone writes outputs and resume state. ``batch_size`` is per process.
+Data parallel: :func:`train` is what each worker runs. With ``train.processes: N`` (N > 1) the
+family starts N torchrun workers (see :mod:`.launch`); under ``torchrun`` or ``accelerate
+launch`` the trainer picks the process group up from the environment, each process reads its
+share of every batch, and rank 0 alone writes outputs and resume state. ``batch_size`` is per
+process.
 """
 
 from __future__ import annotations
@@ -35,7 +36,6 @@ from medvlm.models.medgemma.checkpoints import (
     last_complete_checkpoint,
 )
 from medvlm.models.medgemma.data import sft_dataset
-from medvlm.models.medgemma.launch import in_worker, launch_workers
 from medvlm.models.medgemma.model import has_gpu, load_model, load_processor
 from medvlm.models.medgemma.settings import MedGemmaRun, TrainSettings
 from medvlm.models.medgemma.train_log import TrainLog, write_history
@@ -143,12 +143,15 @@ def build_trainer(
 def train(
     run: dict, train_data: SplitData, val_data: SplitData, out_dir: Path, resume_dir: Path
 ) -> None:
-    """Fine-tune ``run["checkpoint"]`` with LoRA; see the module docstring for the outputs."""
+    """Fine-tune ``run["checkpoint"]`` with LoRA in this process (alone, or as one worker of a
+    launch); see the module docstring for the outputs."""
     cfg = MedGemmaRun.from_run(run)
     out_dir, resume_dir = Path(out_dir), Path(resume_dir)
-    if cfg.train.processes > 1 and not in_worker():
-        launch_workers(run, cfg.train.processes, train_data, val_data, out_dir, resume_dir)
-        return
+    if cfg.train.processes > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+        raise ValueError(
+            f"run.train.processes is {cfg.train.processes} but this process trains alone: "
+            "train through MedGemmaFamily.train, which starts the workers"
+        )
     if int(os.environ.get("RANK", "0")) == 0:
         files = checkpoint_dir_files(cfg.checkpoint)
         fingerprint = training_fingerprint(cfg, files, cfg.checkpoint, train_data, val_data)

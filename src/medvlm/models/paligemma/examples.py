@@ -9,6 +9,7 @@ import numpy as np
 
 from medvlm.models.paligemma.inputs import batch_images, training_text
 from medvlm.models.paligemma.locations import LOC_TASKS, location_target
+from medvlm.models.paligemma.settings import TrainSettings
 from medvlm.models.paligemma.tokenizer import Tokenizer
 from medvlm.records import Record
 from medvlm.tasks import task_spec
@@ -62,6 +63,19 @@ class Batcher:
         self.records = {r.uid: r for r in loader.records}
         self.targets = targets_of(loader.records, location_tokens)
         self.truncated = 0
+
+    @classmethod
+    def for_training(cls, tokenizer: Tokenizer, loader, settings: TrainSettings) -> Batcher:
+        """The batcher of a loader under a run's training settings (template, seqlen,
+        multi-image layout, location-token targets)."""
+        return cls(
+            tokenizer,
+            loader,
+            settings.prompt_template,
+            settings.seqlen,
+            settings.multi_image,
+            settings.location_tokens,
+        )
 
     def __call__(self, uids: Sequence[str], rows: int) -> dict:
         if not 0 < len(uids) <= rows:

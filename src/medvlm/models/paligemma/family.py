@@ -45,8 +45,11 @@ log = logging.getLogger(__name__)
 TOKENIZER_FILE = "tokenizer.model"
 
 
-def model_config(npz: Path, config_json: Path | None, final_softcap: float) -> PaliGemmaConfig:
-    """``config.json`` beside the checkpoint when there is one, else read off its shapes."""
+def model_config(
+    npz: Path, config_json: Path | None, final_softcap: float = 0.0
+) -> PaliGemmaConfig:
+    """``config.json`` beside the checkpoint when there is one, else read off its shapes (with
+    ``final_softcap``, which shapes cannot tell)."""
     if config_json is not None:
         return PaliGemmaConfig.from_json(json.loads(config_json.read_text(encoding="utf-8")))
     shapes = {name: array.shape for name, array in read_npz(npz).items()}
@@ -90,9 +93,7 @@ class PaliGemmaFamily:
         settings = PaliGemmaRun.from_run(run)
         ts = settings.train
         npz, tokenizer_path, config_json = checkpoint_files(settings.checkpoint)
-        config = model_config(npz, config_json, ts.final_softcap).replace(
-            final_softcap=ts.final_softcap
-        )
+        config = model_config(npz, config_json).replace(final_softcap=ts.final_softcap)
         _check_image_size(config, settings.image_size, npz)
         tokenizer = Tokenizer(tokenizer_path)
         if tokenizer.vocab_size > config.llm.vocab_size:
@@ -101,33 +102,19 @@ class PaliGemmaFamily:
         model = PaliGemma(config, remat=ts.activation_checkpointing)
         trainer = Trainer(model, params, ts, seed=settings.seed)
         loader_options = dict(seed=settings.seed, shuffle=True, drop_last=True)
-        batcher = Batcher(
-            tokenizer,
-            train.loader(ts.batch_size, **loader_options),
-            ts.prompt_template,
-            ts.seqlen,
-            ts.multi_image,
-            ts.location_tokens,
-        )
+        batcher = Batcher.for_training(tokenizer, train.loader(ts.batch_size, **loader_options), ts)
         try:
             val_loader = val.loader(ts.batch_size, shuffle=False)
         except ValueError as error:
             log.warning("no validation loss: %s", error)
             val_batcher = None
         else:
-            val_batcher = Batcher(
-                tokenizer,
-                val_loader,
-                ts.prompt_template,
-                ts.seqlen,
-                ts.multi_image,
-                ts.location_tokens,
-            )
+            val_batcher = Batcher.for_training(tokenizer, val_loader, ts)
         files = [path for path in (npz, tokenizer_path, config_json) if path is not None]
         claim_resume_dir(resume_dir, training_fingerprint(settings, files, npz.parent, train, val))
         out_dir = Path(out_dir)
         fit(trainer, batcher, val_batcher, out_dir, resume_dir)
-        write_json(out_dir / CONFIG_NAME, config.replace(final_softcap=ts.final_softcap).to_json())
+        write_json(out_dir / CONFIG_NAME, config.to_json())
         with atomic_path(out_dir / TOKENIZER_FILE) as tmp:
             shutil.copyfile(tokenizer_path, tmp)
         release_resume_dir(resume_dir)

@@ -1,7 +1,10 @@
 """Gemma 1/2 decoder with big_vision's parameter names (``llm/...``) and an optional KV cache.
 
-Shapes in einsum strings: B batch, T query tokens, S key tokens, D width, N query heads,
-K key/value heads, G query heads per key head, H head dim, F mlp width.
+Axis letters, in einsum strings and shape comments, one meaning each:
+B batch; T this call's tokens (the queries); S key/value tokens (the cache's slots with a cache,
+else T); D width; N query heads; K key/value heads; G query heads per key/value head (N / K);
+H head dim; P projections stored stacked in one weight (q, k, v in ``qkv_einsum``; k, v in
+``kv_einsum``); L layers.
 """
 
 from __future__ import annotations
@@ -67,10 +70,10 @@ class Attention(nn.Module):
         cfg = self.config
         n, k_heads, d, h = cfg.num_heads, cfg.num_kv_heads, cfg.width, cfg.head_dim
         if cfg.fused_qkv:
-            q, k, v = Einsum((3, n, d, h), name="qkv_einsum")("BTD,SNDH->SBTNH", x)
+            q, k, v = Einsum((3, n, d, h), name="qkv_einsum")("BTD,PNDH->PBTNH", x)
         else:
             q = Einsum((n, d, h), name="q_einsum")("BTD,NDH->BTNH", x)
-            k, v = Einsum((2, k_heads, d, h), name="kv_einsum")("BSD,CKDH->CBSKH", x)
+            k, v = Einsum((2, k_heads, d, h), name="kv_einsum")("BTD,PKDH->PBTKH", x)
         q = apply_rope(q, positions)
         k = apply_rope(k, positions)
         per_head = h if cfg.query_scaling == "head_dim" else d // n

@@ -5,7 +5,8 @@ A run (one entry of the workflow config's ``runs:``) is a plain dict::
     {"family": "paligemma", "checkpoint": <big_vision .npz, or a directory holding one>,
      "image_size": int, "seed": int, "train": {...TrainSettings...}, "decode": {...}}
 
-Every key of ``train`` and ``decode`` is optional; an unknown key is an error naming it.
+The keys both families share are defined in :mod:`medvlm.settings`; the classes here add
+PaliGemma's own keys and give PaliGemma's defaults.
 """
 
 from __future__ import annotations
@@ -13,16 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from medvlm.records import (
-    CLASSIFICATION,
-    COUNTING,
-    DETECTION,
-    INSTANCE_DETECTION,
-    MULTI_LABEL,
-    REGRESSION,
-    REPORT_GENERATION,
-)
+from medvlm.records import DETECTION, INSTANCE_DETECTION, REPORT_GENERATION
 from medvlm.settings import (
+    SHORT_ANSWER_TOKENS,
     RunSettings,
     Settings,
     SharedDecodeSettings,
@@ -32,6 +26,7 @@ from medvlm.settings import (
     check_regex,
 )
 
+CHECKPOINT = "a big_vision .npz or its directory"
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DTYPES = ("float32", "bfloat16", "float16")
 # Regexes over flat parameter names ("llm/layers/attn/q_einsum/w").
@@ -47,10 +42,7 @@ LORA_TARGETS = (
 )
 # New tokens per task type: short for labels and numbers, long for boxes and reports.
 DEFAULT_MAX_NEW_TOKENS = {
-    CLASSIFICATION: 24,
-    MULTI_LABEL: 64,
-    COUNTING: 12,
-    REGRESSION: 16,
+    **SHORT_ANSWER_TOKENS,
     DETECTION: 128,
     INSTANCE_DETECTION: 256,
     REPORT_GENERATION: 256,
@@ -172,7 +164,7 @@ class DemoSettings(Settings):
 
 
 @dataclass(frozen=True)
-class PaliGemmaRun(RunSettings):
+class PaliGemmaRun(RunSettings, family="paligemma", checkpoint_hint=CHECKPOINT, demo=DemoSettings):
     """One run of the family.
 
     checkpoint: a big_vision ``.npz`` (tokenizer ``tokenizer.model`` or
@@ -182,10 +174,6 @@ class PaliGemmaRun(RunSettings):
     image_size: the shard size; must match the checkpoint's (224, 448, 896).
     seed: data order and new embedding rows.
     """
-
-    FAMILY: ClassVar[str] = "paligemma"
-    CHECKPOINT_HINT: ClassVar[str] = "a big_vision .npz or its directory"
-    DEMO: ClassVar[type[Settings]] = DemoSettings
 
     image_size: int = 224
     train: TrainSettings = field(default_factory=TrainSettings)

@@ -130,6 +130,49 @@ def validation_loss(trainer: Trainer, trainable, batcher: Batcher, uids, rows: i
     return total / max(weight, 1.0)
 
 
+class LossMeter:
+    """The training losses since the last log row: device values not yet read, host sums, and
+    the wall time of the steps (validating and saving left out). Its :attr:`pending` part goes
+    into the resume state, so a resumed run's next row averages the same steps."""
+
+    def __init__(self, total: float = 0.0, count: int = 0, seconds: float = 0.0):
+        self.total, self.count, self.seconds = total, count, seconds
+        self.waiting: list = []
+        self.started = time.perf_counter()
+
+    def add(self, loss) -> None:
+        self.waiting.append(loss)  # read from the device only when settled
+
+    def settle(self) -> None:
+        """Read the waiting losses and add the time since the clock (re)started."""
+        self.total += float(sum(np.asarray(x) for x in self.waiting))
+        self.count += len(self.waiting)
+        self.waiting = []
+        self.seconds += time.perf_counter() - self.started
+        self.restart()
+
+    def restart(self) -> None:
+        self.started = time.perf_counter()
+
+    def reset(self) -> None:
+        self.total, self.count, self.seconds = 0.0, 0, 0.0
+        self.restart()
+
+    @property
+    def pending(self) -> list:
+        return [self.total, self.count, self.seconds]
+
+    def row(self, step: int, lr: float, rows: int) -> dict:
+        """A train-log row of the settled losses (no validation loss yet)."""
+        return {
+            "step": step,
+            "loss": f"{self.total / self.count:.6f}",
+            "val_loss": "",
+            "lr": f"{lr:.6g}",
+            "examples_per_s": f"{self.count * rows / max(self.seconds, 1e-9):.3f}",
+        }
+
+
 def fit(
     trainer: Trainer,
     train: Batcher,
@@ -156,27 +199,18 @@ def fit(
         meta = restored[2]
         log.info("resuming at step %d from %s", meta["step"], resume_dir)
 
-    loss_sum, loss_count, elapsed = meta["pending"]
-    losses, started = [], time.perf_counter()
+    meter = LossMeter(*meta["pending"])
     for step in range(meta["step"], settings.steps):
         epoch, index = divmod(step, per_epoch)
         order = train.loader.order(epoch)[index * rows : (index + 1) * rows]
         batch = train([train.loader.records[i].uid for i in order], rows)
         trainable, opt_state, loss = trainer.step(trainable, opt_state, batch)
-        losses.append(loss)
+        meter.add(loss)
         done = step + 1
         evaluate = bool(val_uids) and (done % settings.val_every == 0 or done == settings.steps)
         if evaluate or done % settings.log_every == 0 or done == settings.steps:
-            loss_sum += float(sum(np.asarray(x) for x in losses))
-            loss_count += len(losses)
-            elapsed += time.perf_counter() - started
-            row = {
-                "step": done,
-                "loss": f"{loss_sum / loss_count:.6f}",
-                "val_loss": "",
-                "lr": f"{float(trainer.lr(step)):.6g}",
-                "examples_per_s": f"{loss_count * rows / max(elapsed, 1e-9):.3f}",
-            }
+            meter.settle()
+            row = meter.row(done, float(trainer.lr(step)), rows)
             if evaluate:
                 val_loss = validation_loss(trainer, trainable, val, val_uids, rows)
                 row["val_loss"] = f"{val_loss:.6f}"
@@ -185,15 +219,12 @@ def fit(
                     meta["best_val"] = val_loss
             meta["log"].append(row)
             log.info("step %d loss %s val %s", done, row["loss"], row["val_loss"] or "-")
-            loss_sum, loss_count, elapsed, losses = 0.0, 0, 0.0, []
-            started = time.perf_counter()
+            meter.reset()
         if done % settings.save_every == 0 or done == settings.steps:
-            loss_sum += float(sum(np.asarray(x) for x in losses))
-            loss_count += len(losses)
-            elapsed += time.perf_counter() - started
-            losses, started = [], time.perf_counter()
-            meta.update(step=done, pending=[loss_sum, loss_count, elapsed])
+            meter.settle()
+            meta.update(step=done, pending=meter.pending)
             save_state(resume_dir, jax.device_get(trainable), jax.device_get(opt_state), meta)
+            meter.restart()
 
     params = trainer.params(trainable)
     out_dir.mkdir(parents=True, exist_ok=True)
