@@ -20,7 +20,7 @@ import math
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 MAX_DEPTH = 16
 
@@ -58,8 +58,7 @@ class Obj:
         return found
 
 
-@dataclass(frozen=True)
-class _Token:
+class _Token(NamedTuple):
     kind: str
     value: Any
 
@@ -136,7 +135,7 @@ def key_text(value: Any) -> str:
 
 class _Frame:
     def __init__(self, kind: str):
-        self.kind = kind  # "list", "obj" or "sink" (too deep: read and dropped)
+        self.kind = kind  # "list" or "obj"
         self.items: list[Any] = []
         self.key: str | None = None
         self.colon = False
@@ -154,27 +153,34 @@ class _Frame:
     def finish(self, closed: bool) -> Any:
         if self.kind == "obj":
             return Obj(self.items, closed)
-        if self.kind == "list":
-            return list(self.items) if closed else OpenList(self.items)
-        return None
+        return list(self.items) if closed else OpenList(self.items)
 
 
 def _read_structure(tokens: list[_Token], start: int) -> tuple[Any, int]:
-    """Read the structure opened at ``tokens[start]``; return it and the index after it."""
+    """Read the structure opened at ``tokens[start]``; return it and the index after it.
+
+    Levels below ``MAX_DEPTH`` are only counted (``deeper``): what they hold is dropped.
+    """
     stack: list[_Frame] = []
+    deeper = 0
     i = start
     while i < len(tokens):
         token = tokens[i]
         top = stack[-1] if stack else None
-        if token.kind == "open":
-            kind = "obj" if token.value == "{" else "list"
-            stack.append(_Frame("sink" if len(stack) >= MAX_DEPTH else kind))
+        if deeper and token.kind in ("open", "close"):
+            deeper += 1 if token.kind == "open" else -1
+        elif deeper:
+            pass
+        elif token.kind == "open":
+            if len(stack) < MAX_DEPTH:
+                stack.append(_Frame("obj" if token.value == "{" else "list"))
+            else:
+                deeper = 1
         elif token.kind == "close":
             value = stack.pop().finish(closed=True)
             if not stack:
                 return value, i + 1
-            if value is not None:
-                stack[-1].add(value)
+            stack[-1].add(value)
         elif token.kind == "colon":
             top.colon = top.key is not None
         elif token.kind == "comma":
@@ -186,7 +192,7 @@ def _read_structure(tokens: list[_Token], start: int) -> tuple[Any, int]:
     value = None
     while stack:
         value = stack.pop().finish(closed=False)
-        if stack and value is not None:
+        if stack:
             stack[-1].add(value)
     return value, i
 

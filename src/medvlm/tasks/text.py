@@ -23,7 +23,7 @@ _SPECIAL_TOKEN = re.compile(
 )
 _ROLE_LINE = re.compile(r"\s*+(?:assistant|model)[ \t]*+(?::[ \t]*+)?\n", re.IGNORECASE)
 _CODE_FENCE = re.compile(r"```[a-zA-Z]*")
-_ANSWER_LABEL = re.compile(r"(?:\s*(?:final\s+)?answer\s*[:：]\s*)+", re.IGNORECASE)
+_ANSWER_LABEL = re.compile(r"\s*(?:final\s+)?answer\s*[:：]\s*", re.IGNORECASE)
 _SPACE = re.compile(r"\s*")
 _ANSWER_MARKER = re.compile(r"\banswer\s*(?:is\s*)?[:：]", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
@@ -50,10 +50,10 @@ def _strip_labels(text: str) -> str:
     (a role line ends with a newline), later rounds see the text stripped."""
     start, limit, end = 0, len(text), len(text.rstrip())
     while True:
-        position = start
-        for label in (_ROLE_LINE, _ANSWER_LABEL):
-            found = label.match(text, position, limit)
-            position = found.end() if found else position
+        role = _ROLE_LINE.match(text, start, limit)
+        position = role.end() if role else start
+        while label := _ANSWER_LABEL.match(text, position, limit):  # one at a time: a regex
+            position = label.end()  # repeat would keep a backtracking state for each label
         position = _SPACE.match(text, position, limit).end()
         if position >= end:
             return ""
