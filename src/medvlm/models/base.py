@@ -73,9 +73,10 @@ def file_digest(path: Path, whole: bool = False) -> str:
     """A digest of one file's content; cheap for big files unless ``whole``.
 
     A big file is identified by its size, its modification time in nanoseconds and 32 blocks of
-    64 KiB (2 MiB read, first and last block included): a few milliseconds for a 50 GB
-    checkpoint. Any rewrite changes the modification time, and weights trained further differ
-    in every sampled block; a copy that keeps the time (``cp -p``, rsync) keeps the digest.
+    64 KiB (first and last block included): 2 MiB read whatever the file's size, where hashing
+    a 50 GB checkpoint whole would read all of it at every training start. Any rewrite changes
+    the modification time, and weights trained further differ in every sampled block; a copy
+    that keeps the time (``cp -p``, ``rsync -t``) keeps the digest.
     """
     hasher = hashlib.sha256()
     size = path.stat().st_size
