@@ -14,7 +14,7 @@ from medvlm.constrain.vocab import sentencepiece_vocabulary
 from medvlm.data.synthetic.config import SyntheticConfig
 from medvlm.data.synthetic.plan import plan_tree
 from medvlm.models.medgemma.demo_model import (
-    DemoModelConfig,
+    DemoSettings,
     build_model,
     build_processor,
     train_tokenizer,
@@ -110,7 +110,7 @@ def test_paligemma_location_answers_decode_to_well_formed_boxes(paligemma):
 def medgemma():
     import torch
 
-    cfg = DemoModelConfig(vocab_size=420)
+    cfg = DemoSettings(vocab_size=420)
     tokenizer = train_tokenizer(TEXTS, cfg.vocab_size)
     torch.manual_seed(0)
     model = build_model(tokenizer, cfg).eval()
