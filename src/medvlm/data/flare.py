@@ -157,6 +157,14 @@ class _Object(dict):
     repeated: list[str] = []
 
 
+def json_kind(value: object) -> str:
+    """What a parsed JSON value is, in JSON's words."""
+    for kinds, name in ((bool, "boolean"), (dict, "object"), (list, "list"), (str, "string")):
+        if isinstance(value, kinds):
+            return name
+    return "null" if value is None else "number"
+
+
 def load_entries(root: Path, path: Path, rel_file: str) -> tuple[list | None, list[Problem]]:
     """The JSON list of one questions file as written, or None and the problem that stops it.
 
@@ -183,7 +191,7 @@ def load_entries(root: Path, path: Path, rel_file: str) -> tuple[list | None, li
     except JSONError as error:
         return stop(error.reason)
     if not isinstance(entries, list):
-        kind = type(entries).__name__
+        kind = json_kind(entries)
         return stop(f"expected a JSON list, found {kind}")
     return entries, []
 
@@ -220,7 +228,7 @@ def _question_fields(entry, labelled: bool, note) -> tuple[dict | None, str | No
     """The record fields an entry's text gives (no image is touched), or the reason it is
     unusable. ``note(reason)`` records a repair."""
     if not isinstance(entry, dict):
-        return None, f"entry is a {type(entry).__name__}, not an object"
+        return None, f"entry is a {json_kind(entry)}, not an object"
     repeated = getattr(entry, "repeated", ())
     if repeated:
         return None, f"key written more than once: {', '.join(map(brief, repeated))}"
@@ -243,13 +251,13 @@ def _question_fields(entry, labelled: bool, note) -> tuple[dict | None, str | No
         answer = ""
     elif not isinstance(answer, str):
         answer = answer_text(answer)
-        kind = type(entry["Answer"]).__name__
+        kind = json_kind(entry["Answer"])
         note(f"Answer is a {kind}; kept as its JSON text {brief(answer)}")
 
     names = entry["ImageName"]
     names = [names] if isinstance(names, str) else names
     if not isinstance(names, list) or not names or not all(isinstance(n, str) for n in names):
-        return None, f"ImageName must be a path or a list of paths, got {brief(entry['ImageName'])}"
+        return None, f"ImageName must be a path or a list of paths: got {brief(entry['ImageName'])}"
     fields = {
         "task": task,
         "task_raw": entry["TaskType"],
