@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 QUESTIONS_GLOB = "*_questions_*.json"
 OUTSIDE_DATASET = "outside the data set folder"
+# A questions file is read whole: one larger than this (real ones are a few MB) is a problem,
+# not a read that fills the memory.
+MAX_QUESTIONS_BYTES = 512 * 2**20
 ANSWERED_COPY_MARK = "withGT"  # in the name of an organiser's answered copy of a hidden file
 SPLIT_FOLDERS = ("training", "validation-public", "validation-hidden", "testing")
 UNLABELLED_FOLDERS = ("validation-hidden", "testing")  # their questions carry no answers
@@ -182,6 +185,9 @@ def load_entries(root: Path, path: Path, rel_file: str) -> tuple[list | None, li
         return stop(f"outside the data root: a link to {printable(real)}")
     try:
         with open_regular(path) as handle:
+            size = os.fstat(handle.fileno()).st_size
+            if size > MAX_QUESTIONS_BYTES:
+                return stop(f"file too large: {size:,} bytes, over {MAX_QUESTIONS_BYTES:,}")
             data = handle.read()
     except OSError as error:
         broken = " (a broken link)" if os.path.islink(path) else ""
