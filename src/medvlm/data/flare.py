@@ -106,7 +106,7 @@ class ImageRefused(Exception):
 
 
 def inside(path: str, folder: str) -> bool:
-    """Whether the real path ``path`` lies in the real folder ``folder``."""
+    """Whether the absolute, normalised ``path`` is ``folder`` or lies under it."""
     return os.path.commonpath([path, folder]) == folder
 
 
@@ -151,13 +151,13 @@ def _object(pairs: list[tuple[str, object]]) -> dict:
     """A JSON object as a dict that remembers the keys written more than once."""
     found = _Object(pairs)
     if len(found) < len(pairs):
-        seen: set[str] = set()
-        found.repeated = sorted({key for key, _ in pairs if key in seen or seen.add(key)})
+        counts = Counter(key for key, _ in pairs)
+        found.repeated = tuple(sorted(key for key, n in counts.items() if n > 1))
     return found
 
 
 class _Object(dict):
-    repeated: list[str] = []
+    repeated: tuple[str, ...] = ()
 
 
 def json_kind(value: object) -> str:
@@ -197,8 +197,7 @@ def load_entries(root: Path, path: Path, rel_file: str) -> tuple[list | None, li
     except JSONError as error:
         return stop(error.reason)
     if not isinstance(entries, list):
-        kind = json_kind(entries)
-        return stop(f"expected a JSON list, found {kind}")
+        return stop(f"expected a JSON list, found {json_kind(entries)}")
     return entries, []
 
 

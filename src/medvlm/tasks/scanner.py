@@ -20,7 +20,7 @@ import math
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 MAX_DEPTH = 16
 
@@ -58,9 +58,17 @@ class Obj:
         return found
 
 
-class _Token(NamedTuple):
-    kind: str
-    value: Any
+class _Tokens:
+    """The tokens of a text as two parallel lists, kinds and values: no object per token, so a
+    long text makes no garbage-collected containers (which would cost more than linear time)."""
+
+    def __init__(self) -> None:
+        self.kinds: list[str] = []
+        self.values: list[Any] = []
+
+    def add(self, kind: str, value: Any) -> None:
+        self.kinds.append(kind)
+        self.values.append(value)
 
 
 # A quoted string runs to its closing quote on the same line; ``\\x`` escapes any character. The
@@ -92,22 +100,22 @@ def _string_end(text: str, start: int, blocked: dict[str, int]) -> int | None:
     return None
 
 
-def _tokens(text: str) -> list[_Token]:
-    tokens = []
+def _tokens(text: str) -> _Tokens:
+    tokens = _Tokens()
     blocked = {'"': 0, "'": 0}
     position = 0
     while (match := _TOKEN.search(text, position)) is not None:
         kind, raw, position = match.lastgroup, match.group(), match.end()
         if kind == "number":
             value = float(raw)
-            tokens.append(_Token("number", value) if math.isfinite(value) else _Token("word", raw))
+            tokens.add(*(("number", value) if math.isfinite(value) else ("word", raw)))
         elif kind == "quote":
             end = _string_end(text, match.start(), blocked)
             if end is not None:
-                tokens.append(_Token("string", _unquote(text[match.start() : end])))
+                tokens.add("string", _unquote(text[match.start() : end]))
                 position = end
         elif kind != "other":
-            tokens.append(_Token(kind, raw))
+            tokens.add(kind, raw)
     return tokens
 
 
@@ -156,38 +164,39 @@ class _Frame:
         return list(self.items) if closed else OpenList(self.items)
 
 
-def _read_structure(tokens: list[_Token], start: int) -> tuple[Any, int]:
+def _read_structure(tokens: _Tokens, start: int) -> tuple[Any, int]:
     """Read the structure opened at ``tokens[start]``; return it and the index after it.
 
     Levels below ``MAX_DEPTH`` are only counted (``deeper``): what they hold is dropped.
     """
+    kinds, values = tokens.kinds, tokens.values
     stack: list[_Frame] = []
     deeper = 0
     i = start
-    while i < len(tokens):
-        token = tokens[i]
+    while i < len(kinds):
+        kind = kinds[i]
         top = stack[-1] if stack else None
-        if deeper and token.kind in ("open", "close"):
-            deeper += 1 if token.kind == "open" else -1
+        if deeper and kind in ("open", "close"):
+            deeper += 1 if kind == "open" else -1
         elif deeper:
             pass
-        elif token.kind == "open":
+        elif kind == "open":
             if len(stack) < MAX_DEPTH:
-                stack.append(_Frame("obj" if token.value == "{" else "list"))
+                stack.append(_Frame("obj" if values[i] == "{" else "list"))
             else:
                 deeper = 1
-        elif token.kind == "close":
+        elif kind == "close":
             value = stack.pop().finish(closed=True)
             if not stack:
                 return value, i + 1
             stack[-1].add(value)
-        elif token.kind == "colon":
+        elif kind == "colon":
             top.colon = top.key is not None
-        elif token.kind == "comma":
+        elif kind == "comma":
             if top.kind == "obj":
                 top.key, top.colon = None, False
-        elif i + 1 < len(tokens):  # a scalar; the last token of the text may be cut off
-            top.add(token.value)
+        elif i + 1 < len(kinds):  # a scalar; the last token of the text may be cut off
+            top.add(values[i])
         i += 1
     value = None
     while stack:
@@ -197,19 +206,20 @@ def _read_structure(tokens: list[_Token], start: int) -> tuple[Any, int]:
     return value, i
 
 
-def _read_pairs(tokens: list[_Token], start: int) -> tuple[Obj | None, int]:
+def _read_pairs(tokens: _Tokens, start: int) -> tuple[Obj | None, int]:
     """Read a run of ``key: number`` pairs in prose; None if ``start`` does not begin one."""
+    kinds, values = tokens.kinds, tokens.values
     items = []
     i = start
     while (
-        i + 2 < len(tokens)
-        and tokens[i].kind in ("word", "string")
-        and tokens[i + 1].kind == "colon"
-        and tokens[i + 2].kind == "number"
+        i + 2 < len(kinds)
+        and kinds[i] in ("word", "string")
+        and kinds[i + 1] == "colon"
+        and kinds[i + 2] == "number"
     ):
-        items.append((str(tokens[i].value), tokens[i + 2].value))
+        items.append((str(values[i]), values[i + 2]))
         i += 3
-        if i < len(tokens) and tokens[i].kind == "comma":
+        if i < len(kinds) and kinds[i] == "comma":
             i += 1
     return (Obj(items, closed=True), i) if items else (None, start + 1)
 
@@ -219,11 +229,10 @@ def scan(text: str) -> list[Any]:
     tokens = _tokens(text)
     found: list[Any] = []
     i = 0
-    while i < len(tokens):
-        if tokens[i].kind == "open":
+    while i < len(tokens.kinds):
+        if tokens.kinds[i] == "open":
             value, i = _read_structure(tokens, i)
-            if value is not None:
-                found.append(value)
+            found.append(value)
         else:
             pairs, i = _read_pairs(tokens, i)
             if pairs is not None:
