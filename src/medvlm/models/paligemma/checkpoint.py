@@ -4,6 +4,7 @@ bfloat16 stored as the void dtype ``V2``. Loading never unpickles."""
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import ml_dtypes
@@ -37,6 +38,30 @@ def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     if not arrays:
         raise CheckpointMismatch(f"{path}: the checkpoint holds no arrays")
     return arrays
+
+
+def read_npz_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
+    """Every array's shape by its name without ``params/``, from the ``.npy`` headers alone (a
+    6 GB checkpoint is not read)."""
+    header_readers = {
+        (1, 0): np.lib.format.read_array_header_1_0,
+        (2, 0): np.lib.format.read_array_header_2_0,
+    }
+    shapes = {}
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for name in archive.namelist():
+                with archive.open(name) as handle:
+                    version = np.lib.format.read_magic(handle)
+                    if version not in header_readers:
+                        raise ValueError(f"{name}: .npy format version {version}")
+                    shape = header_readers[version](handle)[0]
+                shapes[name.removesuffix(".npy").removeprefix(PREFIX)] = tuple(shape)
+    except (OSError, ValueError, zipfile.BadZipFile) as error:
+        raise CheckpointMismatch(f"{path}: not a readable .npz checkpoint ({error})") from None
+    if not shapes:
+        raise CheckpointMismatch(f"{path}: the checkpoint holds no arrays")
+    return shapes
 
 
 def check_shapes(flat: dict, expected: dict[str, tuple[int, ...]], path, skip=()) -> None:

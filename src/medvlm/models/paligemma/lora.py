@@ -52,7 +52,7 @@ def init_lora(flat_params: dict, targets: str, rank: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     factors = {}
     for name in targeted(flat_params, targets):
-        shape = np.shape(flat_params[name])
+        shape = tuple(flat_params[name].shape)
         inputs, outputs = layout(name, shape)
         size_in = math.prod(shape[i] for i in inputs)
         size_out = math.prod(shape[i] for i in outputs)

@@ -13,22 +13,19 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 from medvlm.io import atomic_path
 from medvlm.models.base import TRAIN_LOG, write_train_log
 from medvlm.models.paligemma.checkpoint import save_params
 from medvlm.models.paligemma.examples import Batcher
-from medvlm.models.paligemma.lora import merge
-from medvlm.models.paligemma.loss import text_loss
 from medvlm.models.paligemma.model import PaliGemma
-from medvlm.models.paligemma.optim import optimizer, schedule, trainable_and_frozen
+from medvlm.models.paligemma.optim import trainable_and_frozen
 from medvlm.models.paligemma.params import flatten, unflatten
 from medvlm.models.paligemma.resume import load_state, save_state
 from medvlm.models.paligemma.settings import TrainSettings
-from medvlm.models.paligemma.sharding import data_mesh, fsdp_shardings, put_batch
+from medvlm.models.paligemma.sharding import data_mesh, put_batch
+from medvlm.models.paligemma.step import TrainStep
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +33,7 @@ BEST_FILE = "best.npz"
 
 
 class Trainer:
-    """Holds the frozen weights and jitted steps; the train state is ``(trainable, opt_state)``.
+    """A :class:`TrainStep` with the weights; the train state is ``(trainable, opt_state)``.
 
     With LoRA (``settings.lora_rank`` > 0) ``trainable`` is the low-rank factors (``seed`` draws
     their A halves) and the weights the model sees are merged inside the loss.
@@ -47,69 +44,33 @@ class Trainer:
     ):
         self.model, self.settings = model, settings
         self.mesh = mesh if mesh is not None else data_mesh()
-        if settings.batch_size % self.mesh.devices.size:
-            raise ValueError(
-                f"train.batch_size {settings.batch_size} is not a multiple of the "
-                f"{self.mesh.devices.size} devices"
-            )
         trainable, frozen = trainable_and_frozen(flatten(params), settings, seed)
-        min_bytes = settings.fsdp_min_mib * 2**20
         trainable = {
             k: np.asarray(v).astype(settings.trainable_dtype) for k, v in trainable.items()
         }
         frozen = {k: np.asarray(v).astype(settings.frozen_dtype) for k, v in frozen.items()}
-        self.param_shardings = fsdp_shardings(trainable, self.mesh, min_bytes)
-        self.frozen = jax.device_put(frozen, fsdp_shardings(frozen, self.mesh, min_bytes))
+        self.fns = TrainStep(model, settings, self.mesh, trainable, frozen)
+        self.lr = self.fns.lr
+        self.frozen = jax.device_put(frozen, self.fns.frozen_shardings)
         self.initial = trainable
-        self.tx = optimizer(settings)
-        self.lr = schedule(settings)
-        opt_shape = jax.eval_shape(self.tx.init, trainable)
-        self.opt_shardings = fsdp_shardings(opt_shape, self.mesh, min_bytes)
-        self._init_opt = jax.jit(self.tx.init, out_shardings=self.opt_shardings)
-        self._step = jax.jit(
-            self._train_step,
-            out_shardings=(self.param_shardings, self.opt_shardings, None),
-            donate_argnums=(0, 1),
-        )
-        self._losses = jax.jit(self._example_losses)
 
     def init_state(self):
-        trainable = jax.device_put(self.initial, self.param_shardings)
-        return trainable, self._init_opt(trainable)
+        trainable = jax.device_put(self.initial, self.fns.param_shardings)
+        return trainable, self.fns.init_opt(trainable)
 
     def put_state(self, trainable, opt_state):
         return (
-            jax.device_put(trainable, self.param_shardings),
-            jax.device_put(opt_state, self.opt_shardings),
+            jax.device_put(trainable, self.fns.param_shardings),
+            jax.device_put(opt_state, self.fns.opt_shardings),
         )
-
-    def _weights(self, trainable, frozen) -> dict:
-        """The flat weights the model runs with: frozen + trained, or frozen + LoRA merged."""
-        if self.settings.lora_rank:
-            return merge(frozen, trainable, self.settings.lora_alpha, self.settings.lora_rank)
-        return {**frozen, **trainable}
-
-    def _example_losses(self, trainable, frozen, batch):
-        params = unflatten(self._weights(trainable, frozen))
-        return text_loss(self.model, params, batch)
-
-    def _train_step(self, trainable, opt_state, frozen, batch):
-        def mean_loss(trainable):
-            losses = self._example_losses(trainable, frozen, batch)
-            weights = batch["weights"]
-            return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1.0)
-
-        loss, grads = jax.value_and_grad(mean_loss)(trainable)
-        updates, opt_state = self.tx.update(grads, opt_state, trainable)
-        return optax.apply_updates(trainable, updates), opt_state, loss
 
     def step(self, trainable, opt_state, batch):
         """One update; returns ``(trainable, opt_state, loss)`` (loss stays on the device)."""
-        return self._step(trainable, opt_state, self.frozen, self._put(batch))
+        return self.fns.update(trainable, opt_state, self.frozen, self._put(batch))
 
     def losses(self, trainable, batch) -> np.ndarray:
         """Per-example losses, weighted out where ``batch["weights"]`` is 0."""
-        out = self._losses(trainable, self.frozen, self._put(batch))
+        out = self.fns.example_losses(trainable, self.frozen, self._put(batch))
         return np.asarray(out) * batch["weights"]
 
     def _put(self, batch: dict) -> dict:
@@ -117,7 +78,7 @@ class Trainer:
 
     def params(self, trainable) -> dict:
         """The full parameter tree on the host (frozen + trained, LoRA merged)."""
-        return unflatten(jax.device_get(self._weights(trainable, self.frozen)))
+        return unflatten(jax.device_get(self.fns.weights(trainable, self.frozen)))
 
 
 def validation_loss(trainer: Trainer, trainable, batcher: Batcher, uids, rows: int) -> float:

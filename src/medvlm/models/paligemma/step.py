@@ -1,0 +1,77 @@
+"""The sharded, jitted training computation of a run, built from parameter shapes alone.
+
+Nothing here reads a weight's value: shardings, the optimizer and the jitted update depend only on
+the shapes and dtypes of the trained and frozen weights. So the same :class:`TrainStep` trains
+(:class:`medvlm.models.paligemma.train.Trainer` adds the weights) and is compiled ahead of time on
+``jax.ShapeDtypeStruct`` inputs to plan memory (:mod:`medvlm.models.paligemma.memory`).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax.sharding import Mesh
+
+from medvlm.models.paligemma.lora import merge
+from medvlm.models.paligemma.loss import text_loss
+from medvlm.models.paligemma.model import PaliGemma
+from medvlm.models.paligemma.optim import optimizer, schedule
+from medvlm.models.paligemma.params import unflatten
+from medvlm.models.paligemma.settings import TrainSettings
+from medvlm.models.paligemma.sharding import fsdp_shardings
+
+
+def shapes_of(tree):
+    """``tree`` with every array leaf replaced by its ``jax.ShapeDtypeStruct``."""
+    return jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype), tree)
+
+
+class TrainStep:
+    """Shardings and jitted functions for flat ``trainable`` and ``frozen`` weight dicts (arrays
+    or shapes): ``update(trainable, opt_state, frozen, batch) -> (trainable, opt_state, loss)``
+    (trainable and optimizer state donated), ``example_losses(trainable, frozen, batch)``,
+    ``init_opt(trainable)``; ``lr`` is the schedule."""
+
+    def __init__(
+        self, model: PaliGemma, settings: TrainSettings, mesh: Mesh, trainable: dict, frozen: dict
+    ):
+        self.model, self.settings, self.mesh = model, settings, mesh
+        if settings.batch_size % mesh.devices.size:
+            raise ValueError(
+                f"train.batch_size {settings.batch_size} is not a multiple of the "
+                f"{mesh.devices.size} devices"
+            )
+        min_bytes = settings.fsdp_min_mib * 2**20
+        self.param_shardings = fsdp_shardings(trainable, mesh, min_bytes)
+        self.frozen_shardings = fsdp_shardings(frozen, mesh, min_bytes)
+        self.tx = optimizer(settings)
+        self.lr = schedule(settings)
+        self.opt_shapes = jax.eval_shape(self.tx.init, shapes_of(trainable))
+        self.opt_shardings = fsdp_shardings(self.opt_shapes, mesh, min_bytes)
+        self.init_opt = jax.jit(self.tx.init, out_shardings=self.opt_shardings)
+        self.update = jax.jit(
+            self._update,
+            out_shardings=(self.param_shardings, self.opt_shardings, None),
+            donate_argnums=(0, 1),
+        )
+        self.example_losses = jax.jit(self._example_losses)
+
+    def weights(self, trainable, frozen) -> dict:
+        """The flat weights the model runs with: frozen + trained, or frozen + LoRA merged."""
+        if self.settings.lora_rank:
+            return merge(frozen, trainable, self.settings.lora_alpha, self.settings.lora_rank)
+        return {**frozen, **trainable}
+
+    def _example_losses(self, trainable, frozen, batch):
+        return text_loss(self.model, unflatten(self.weights(trainable, frozen)), batch)
+
+    def _update(self, trainable, opt_state, frozen, batch):
+        def mean_loss(trainable):
+            losses = self._example_losses(trainable, frozen, batch)
+            weights = batch["weights"]
+            return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+        loss, grads = jax.value_and_grad(mean_loss)(trainable)
+        updates, opt_state = self.tx.update(grads, opt_state, trainable)
+        return optax.apply_updates(trainable, updates), opt_state, loss

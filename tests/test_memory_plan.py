@@ -1,0 +1,281 @@
+"""``medvlm plan``: the memory estimate of each trained run, its inputs, and its checks against
+real training steps."""
+
+import json
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from medvlm.generated import read_block
+from medvlm.memory_plan import fits, profile_gpu
+from medvlm.models.medgemma.memory import MEDGEMMA_4B, extrapolate, trace
+from medvlm.models.paligemma.checkpoint import read_npz_shapes, save_params
+from medvlm.models.paligemma.config import tiny, variant
+from medvlm.models.paligemma.memory import architecture
+from medvlm.models.paligemma.params import cast, param_shapes, unflatten
+from medvlm.models.paligemma.settings import PaliGemmaRun
+from tests.support.cli import run_medvlm
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_GEMMA3 = {
+    "model_type": "gemma3",
+    "boi_token_index": 997,
+    "eoi_token_index": 998,
+    "image_token_index": 999,
+    "mm_tokens_per_image": 16,
+    "text_config": {
+        "model_type": "gemma3_text",
+        "hidden_size": 64,
+        "intermediate_size": 256,
+        "num_hidden_layers": 5,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "head_dim": 16,
+        "query_pre_attn_scalar": 16,
+        "sliding_window": 64,
+        "vocab_size": 1000,
+    },
+    "vision_config": {
+        "model_type": "siglip_vision_model",
+        "hidden_size": 32,
+        "image_size": 64,
+        "intermediate_size": 64,
+        "num_attention_heads": 2,
+        "num_hidden_layers": 4,
+        "patch_size": 8,
+        "vision_use_head": False,
+    },
+}
+
+
+def test_fits_compares_with_the_usable_share_of_each_gpu():
+    gib = 2**30
+    # JAX may use 75 %: 40,960 MiB × 0.75 = 30,720 MiB = 30 GiB exactly; 81,559 × 0.75 = 59.7 GiB
+    assert fits(30 * gib, 0.75) == "40 GB, 80 GB, 141 GB"
+    assert fits(30 * gib + 1, 0.75) == "80 GB, 141 GB"
+    assert fits(60 * gib, 0.75) == "141 GB"  # above 59.7 GiB, below 143,771 × 0.75 MiB
+    assert fits(106 * gib, 0.75) == "none"  # 143,771 MiB × 0.75 = 105.3 GiB
+
+
+def test_profile_gives_the_gpu_memory_and_count(tmp_path):
+    profile = tmp_path / "config.yaml"
+    profile.write_text(
+        yaml.safe_dump(
+            {
+                "default-resources": {"gpu_mem_mb": 40960},
+                "set-resources": {"train": {"gres": "gpu:a100:4", "gpu_mem_mb": 81920}},
+            }
+        )
+    )
+    assert profile_gpu(tmp_path) == (81920, 4)
+    profile.write_text(yaml.safe_dump({"set-resources": {"train": {"gpu": 2}}}))
+    assert profile_gpu(profile) == (None, 2)
+    assert profile_gpu(None) == (None, 1)
+    # the repository's own profile names the GPU of its train jobs
+    memory, gpus = profile_gpu(REPO / "profiles" / "slurm")
+    assert memory in (40_960, 81_559, 81_920, 143_771) and gpus == 1
+
+
+def test_paligemma_architecture_from_the_checkpoint_or_its_name(tmp_path):
+    def arch(checkpoint, image_size=224):
+        run = {"family": "paligemma", "checkpoint": str(checkpoint), "image_size": image_size}
+        return architecture(PaliGemmaRun.from_run(run))
+
+    assert arch("/nowhere/paligemma2-3b-pt-224")[0] == variant("paligemma2-3b-224")
+    assert arch("/nowhere/paligemma2-10b-pt-448.b16.npz", 448)[0] == variant("paligemma2-10b-448")
+    assert arch("/nowhere/paligemma2-28b", 896)[0] == variant("paligemma2-28b-896")
+    with pytest.raises(ValueError, match="no known PaliGemma variant"):
+        arch("/nowhere/my-model")
+    # a checkpoint that is here: its array shapes, read from the .npy headers alone
+    config = tiny(vocab_size=40, image_size=32, width=16, depth=2, patch=8)
+    zeros = {name: np.zeros(shape, "float32") for name, shape in param_shapes(config).items()}
+    save_params(cast(unflatten(zeros), "bfloat16"), tmp_path / "params.npz")
+    (tmp_path / "tokenizer.model").write_bytes(b"")
+    assert arch(tmp_path, 32) == (config, f"{tmp_path / 'params.npz'} (array shapes)")
+
+
+def test_npz_shapes_are_read_without_the_arrays(tmp_path):
+    params = {"img": {"w": np.zeros((3, 4), np.float32)}, "llm": {"e": np.zeros(7, "bfloat16")}}
+    save_params(cast(params, "bfloat16"), tmp_path / "p.npz")
+    assert read_npz_shapes(tmp_path / "p.npz") == {"img/w": (3, 4), "llm/e": (7,)}
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="bad.npz: not a readable .npz"):
+        read_npz_shapes(tmp_path / "bad.npz")
+
+
+@pytest.mark.slow
+def test_known_medgemma_config_builds_the_documented_model():
+    from medvlm.models.medgemma.memory import _build
+
+    spec = {
+        "lora_rank": 16,
+        "lora_alpha": 16,
+        "lora_dropout": 0.05,
+        "lora_targets": "all-linear",
+        "attn_implementation": "eager",
+        "precision": "gpu",
+    }
+    model, _ = _build(MEDGEMMA_4B, spec, 34, 27)
+    trained = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    # docs/medgemma.md: 4,300,079,472 parameters; LoRA r=16 all-linear trains 38,497,792
+    assert trained == 38_497_792
+    assert sum(p.numel() for p in model.parameters()) - trained == 4_300_079_472
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("remat", [False, True])
+def test_medgemma_depth_extrapolation_matches_a_full_depth_trace(remat):
+    spec = {
+        "config": TINY_GEMMA3,
+        "batch_size": 3,
+        "tokens": 48,
+        "image_tokens": 16,
+        "lora_rank": 4,
+        "lora_alpha": 8,
+        "lora_dropout": 0.05,
+        "lora_targets": "all-linear",
+        "attn_implementation": "eager",
+        "precision": "gpu",
+    }
+    samples = {depth: trace(spec, remat, *depth) for depth in ((1, 1), (2, 1), (1, 2))}
+    estimated = extrapolate(samples, 5, 4)
+    full = trace(spec, remat, 5, 4)
+    assert estimated["weights"] == full["weights"]
+    assert estimated["after_step"] == full["after_step"]
+    peak, exact = max(estimated["peaks"].values()), max(full["peaks"].values())
+    assert abs(peak - exact) <= 0.03 * exact, (estimated["peaks"], full["peaks"])
+    # rematerialisation keeps one layer's activations instead of every layer's
+    no_remat = extrapolate({d: trace(spec, not remat, *d) for d in samples}, 5, 4)
+    other = max(no_remat["peaks"].values())
+    assert (peak < other) if remat else (peak > other)
+
+
+def plan_config(tmp_path) -> Path:
+    """Two trained runs (one per family, tiny models whose config.json is all there is) and a
+    zero-shot one."""
+    pg = tmp_path / "pg"
+    pg.mkdir()
+    (pg / "config.json").write_text(
+        json.dumps(tiny(vocab_size=4096, image_size=32, width=64, depth=2, patch=8).to_json())
+    )
+    (pg / "params.npz").write_bytes(b"")
+    (pg / "tokenizer.model").write_bytes(b"")
+    mg = tmp_path / "mg"
+    mg.mkdir()
+    (mg / "config.json").write_text(json.dumps(TINY_GEMMA3))
+    config = {
+        "results": str(tmp_path / "results"),
+        "data": {"root": str(tmp_path / "data")},
+        "runs": {
+            "pg_a": {"family": "paligemma", "checkpoint": str(pg), "image_size": 32,
+                     "train": {"batch_size": 4, "seqlen": 16, "fsdp_min_mib": 0.0}},
+            "pg_b": {"family": "paligemma", "checkpoint": str(pg), "image_size": 32,
+                     "train": {"batch_size": 4, "seqlen": 16, "fsdp_min_mib": 0.0,
+                               "learning_rate": 0.1}},
+            "mg": {"family": "medgemma", "checkpoint": str(mg), "image_size": 32,
+                   "train": {"batch_size": 2, "processes": 2}},
+            "mg_zero_shot": {"family": "medgemma", "checkpoint": str(mg), "image_size": 32,
+                             "zero_shot": True},
+        },
+    }  # fmt: skip
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def rows(text: str, section: str) -> tuple[dict[str, list[str]], str]:
+    """ "<devices><on|off>" → the cells of that section's table, and the row marked with *."""
+    part = text.split(f"#### {section}\n")[1].split("####")[0]
+    table, marked = {}, None
+    for line in part.splitlines():
+        match = re.match(r"\| (\d+)(\*?) \| (on|off) \|(.*)\|$", line)
+        if match:
+            table[match[1] + match[3]] = [cell.strip(" *") for cell in match[4].split("|")]
+            marked = match[1] + match[3] if match[2] else marked
+    return table, marked
+
+
+@pytest.mark.slow
+def test_plan_tables_warnings_and_cache(tmp_path):
+    config = plan_config(tmp_path)
+    profile = tmp_path / "profile.yaml"
+    profile.write_text(
+        yaml.safe_dump({"set-resources": {"train": {"gres": "gpu:2", "gpu_mem_mb": 1}}})
+    )
+    cache = tmp_path / "cache"
+    args = ("plan", config, "--profile", profile, "--cache", cache, "--out", tmp_path / "plan.md")
+    first = run_medvlm(*args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    out = first.stdout
+    assert "Not trained (no plan): mg_zero_shot." in out
+    assert "GPUs of 1 MiB" in out
+    # the two PaliGemma runs differ only in the learning rate: one estimate, one table
+    (pg, pg_marked), (mg, mg_marked) = rows(out, "pg_a, pg_b"), rows(out, "mg")
+    assert set(pg) == set(mg) == {f"{n}{r}" for n in (1, 2, 4, 8) for r in ("on", "off")}
+    # configured: PaliGemma on the profile's 2 GPUs per job, MedGemma on its 2 processes
+    assert pg_marked == "2off" and mg_marked == "2on"
+    # a batch of 4 does not split over 8 devices
+    assert pg["8off"][-1] == pg["8on"][-1] == "batch 4 does not split over 8 devices"
+    peak = {key: float(cells[4]) for key, cells in pg.items() if not key.startswith("8")}
+    assert peak["1on"] < peak["1off"] and peak["2off"] < peak["1off"]
+    weights = {key: float(cells[0]) for key, cells in pg.items() if not key.startswith("8")}
+    assert weights["1off"] > 0 and weights["1off"] > weights["2off"]  # FSDP: split over 2
+    mg_peak = {key: float(cells[4]) for key, cells in mg.items()}
+    assert mg_peak["1on"] < mg_peak["1off"] and mg_peak["1on"] <= mg_peak["2on"]
+    # a 1 MiB GPU fits nothing: both runs warned, with the GPU named
+    assert "pg_a, pg_b needs an estimated" in first.stderr
+    assert "mg needs an estimated" in first.stderr and "(1 MiB)" in first.stderr
+    assert (tmp_path / "plan.md").read_text() == out
+    assert len(list(cache.glob("*.json"))) == 2
+    # the second run reads the cache and prints the same tables
+    again = run_medvlm(*args, timeout=120)
+    assert again.returncode == 0 and again.stdout == out
+
+
+@pytest.mark.slow
+def test_plan_names_a_run_it_cannot_estimate(tmp_path):
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "data": {"root": str(tmp_path)},
+                "runs": {
+                    "mystery": {"family": "paligemma", "checkpoint": "/x/model", "image_size": 224}
+                },
+            }
+        )
+    )
+    done = run_medvlm("plan", config, "--no-cache", "--profile", REPO / "profiles" / "slurm")
+    assert done.returncode == 1
+    assert "mystery: no estimate: /x/model: not here" in done.stderr
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("family", "remat", "batch"), [("paligemma", False, 8), ("medgemma", True, 2)]
+)
+def test_estimate_matches_the_measured_growth_of_a_real_step(family, remat, batch):
+    """The benchmark's check (BENCHMARKS.md): the resident set's growth over a real CPU step."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import memory_plan
+
+    estimated = memory_plan.child(f"{family}_estimate", remat, batch)
+    measured = memory_plan.child(f"{family}_measure", remat, batch)
+    if family == "paligemma":  # XLA's temporaries as compiled, plus its runtime's own buffers
+        assert 0.95 * estimated <= measured <= 1.15 * estimated, (estimated, measured)
+    else:  # every tensor as counted
+        assert 0.97 * estimated <= measured <= 1.05 * estimated, (estimated, measured)
+
+
+@pytest.mark.slow
+def test_readme_table_is_what_the_command_prints(tmp_path):
+    """README's plan of config/flare25.yaml, rerun from scratch (no cache)."""
+    shown = read_block((REPO / "README.md").read_text(), "memory-plan", "README.md")
+    done = run_medvlm("plan", "config/flare25.yaml", "--cache", tmp_path, cwd=REPO, timeout=1800)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout == shown
