@@ -238,8 +238,8 @@ def test_confusion_errors_name_the_file(tmp_path):
     detections_only = tmp_path / "det.jsonl"
     only = record("0", "d", "detection", DET_Q, "[1, 2, 3, 4]")
     write_predictions([only], {only.uid: "x"}, detections_only)
-    with pytest.raises(ValueError, match=r"det\.jsonl has no classification rows"):
-        plot_confusion(detections_only, tmp_path / "c.png")
+    with pytest.raises(ValueError, match=r"det\.jsonl has no classification rows of data set 'd'"):
+        plot_confusion(detections_only, tmp_path / "c.png", datasets=["d"])
     with pytest.raises(ValueError, match=r"missing\.jsonl does not exist"):
         plot_confusion(tmp_path / "missing.jsonl", tmp_path / "c.png")
     broken = tmp_path / "broken.jsonl"
@@ -340,3 +340,20 @@ def test_overlays_take_the_first_n_detection_questions(tmp_path):
     write_jsonl(tmp_path / "other.jsonl", [rows[0][0]])
     with pytest.raises(ValueError, match=r"has no image in .*other\.jsonl"):
         plot_detections(predictions, tmp_path / "other.jsonl", out)
+
+
+def test_a_split_without_the_task_gets_a_figure_that_says_so(tmp_path):
+    # a data.datasets filter can leave a split with no classification or no detection question;
+    # the workflow still asks for both figures, so each says in words that there is nothing
+    cls = record("0", "retino", "classification", CLS_Q, "A")
+    det = record("1", "lesions", "detection", DET_Q, "[1, 2, 3, 4]")
+    for only, figure in ((det, plot_confusion), (cls, plot_detections)):
+        predictions, split = tmp_path / "p.jsonl", tmp_path / "split.jsonl"
+        write_predictions([only], {only.uid: "A"}, predictions)
+        write_jsonl(split, [only])
+        out = tmp_path / f"{figure.__name__}.png"
+        args = (predictions, out) if figure is plot_confusion else (predictions, split, out)
+        assert not figure(*args, run="r")  # nothing drawn
+        notice = png(out)
+        assert notice.shape == (200, 600, 3)  # 6 x 2 inches at 100 dpi
+        assert (notice.max(axis=2) < 100).sum() > 200  # dark text on the white figure

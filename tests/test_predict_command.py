@@ -86,6 +86,22 @@ def test_a_submission_answers_every_question_once_in_order(setup, tmp_path):
     assert not list(out.parent.glob(".medvlm-predict-*"))  # the decoded images are gone
 
 
+def test_unanswered_questions_are_answered_whatever_their_folder_is_called(setup, tmp_path):
+    # a download kept under another name than validation-hidden/ or testing/: no Answer needed
+    root, model = setup
+    busi = tmp_path / "flare-hidden-2025" / "Ultrasound" / "BUSI"
+    shutil.copytree(root / "validation-hidden" / "Ultrasound" / "BUSI", busi)
+    questions = json.loads((busi / "BUSI_questions_val.json").read_text())
+    assert questions and not any("Answer" in entry for entry in questions)
+    out = tmp_path / "predictions.json"
+    result = run_medvlm("predict", "--model", model, "--questions", busi.parent.parent,
+                        "--out", out, "--decode", DECODE)  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    submitted = json.loads(out.read_text())
+    assert len(submitted) == len(questions) and all(entry["Answer"] for entry in submitted)
+    assert "missing field" not in result.stderr and "empty Answer" not in result.stderr
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -61,6 +61,12 @@ def test_a_wrong_value_names_the_key_and_what_is_allowed(values, message):
 def test_a_yaml_number_without_a_dot_gets_a_hint():
     with pytest.raises(SettingError, match="write 3.0e-4"):
         from_mapping(medgemma.TrainSettings, {"learning_rate": "3e-4"}, "train")
+    with pytest.raises(SettingError, match=r"dot in its mantissa as text: write -5\.0e\+2$"):
+        from_mapping(medgemma.TrainSettings, {"learning_rate": "-5E+2"}, "train")
+    # a quoted number is text for another reason: the hint says which
+    with pytest.raises(SettingError, match=r"'1' \(str\); a number in quotes is text") as quoted:
+        from_mapping(medgemma.TrainSettings, {"epochs": "1"}, "train")
+    assert "mantissa" not in str(quoted.value)
 
 
 def test_values_are_conformed_to_their_annotation():

@@ -1,12 +1,12 @@
 """Answer FLARE questions with a saved model, outside the workflow (``medvlm predict``).
 
-The questions are read like the merge reads them, their images decoded once into a temporary
-shard at the model's image size, and answered through the family's own ``predict`` (the same
-path the workflow's predict rule takes, constrained decoding included). Questions are answered in
-uid order, as the workflow orders a split, so a run answers the same questions identically here
-and in the workflow. Two files come out: the organisers' submission list (``out``, see
-:mod:`medvlm.submission`) and, beside it, our JSONL rows (raw text, parsed answer, well-formed
-flag; :mod:`medvlm.predictions`).
+The questions are read like the merge reads them (none needs an ``Answer``), their images
+decoded once into a temporary shard at the model's image size, and answered through the family's
+own ``predict`` (the same path the workflow's predict rule takes, constrained decoding included).
+Questions are answered in uid order, as the workflow orders a split, so a run answers the same
+questions identically here and in the workflow. Two files come out: the organisers' submission
+list (``out``, see :mod:`medvlm.submission`) and, beside it, our JSONL rows (raw text, parsed
+answer, well-formed flag; :mod:`medvlm.predictions`).
 """
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def predict_questions(
         raise ValueError(f"--out {out}: name a .json file (our JSONL rows go beside it)")
     run = model_run(model_dir, family, image_size, decode)
     files = locate_questions(questions, split_folder)
-    records, problems = read_files(files, images=True)
+    records, problems = read_files(files, images=True, answers=False)
     records.sort(key=lambda record: record.uid)
     rows_path = out.with_suffix(".jsonl")
     with _work_dir(work_dir, out.parent) as work:

@@ -80,16 +80,23 @@ def _describe(kind) -> str:
     return getattr(kind, "__name__", str(kind))
 
 
+# YAML 1.1 reads 3e-4 (no dot in the mantissa) as a string, not as a number
+_NO_DOT_EXPONENT = re.compile(r"([-+]?\d+)[eE]([-+]?\d+)")
+
+
 def _got(value: Any) -> str:
     text = f"{value!r} ({type(value).__name__})"
-    if isinstance(value, str):
-        try:
-            float(value)
-        except ValueError:
-            pass
-        else:  # YAML 1.1 reads 3e-4 (no dot) as a string
-            text += "; YAML reads a number without a dot in its mantissa as text: write 3.0e-4"
-    return text
+    if not isinstance(value, str):
+        return text
+    no_dot = _NO_DOT_EXPONENT.fullmatch(value.strip())
+    if no_dot:
+        written = f"{no_dot[1]}.0e{no_dot[2]}"
+        return f"{text}; YAML reads a number without a dot in its mantissa as text: write {written}"
+    try:
+        float(value)
+    except ValueError:
+        return text
+    return f"{text}; a number in quotes is text: write it without the quotes"
 
 
 def conform(value: Any, kind, key: str) -> Any:

@@ -8,7 +8,9 @@ Reading is in two layers: an entry's text fields (question, task type, answer, i
 checked without touching images (``images=False``: what scoring needs), and only then are its
 images looked up (the merge and ``medvlm predict``). Questions files whose name holds ``withGT``
 (the organisers' answered copies of hidden files) are never picked up by a folder walk. In the
-unlabelled folders (``validation-hidden``, ``testing``) an entry needs no ``Answer``.
+unlabelled folders (``validation-hidden``, ``testing``) an entry needs no ``Answer``, nor anywhere
+when the questions are only answered (``answers=False``: ``medvlm predict``, whatever the folder
+is called).
 
 Hostile trees are read safely. Links are followed, but a questions file must lie inside the
 data root and an image inside its data set folder once every link is resolved; one that does not
@@ -207,13 +209,21 @@ def entry_uid(split_folder: str, path: Path, index: int) -> str:
 
 
 def read_questions_file(
-    root: Path, split_folder: str, category: str, path: Path, *, images: bool = True
+    root: Path,
+    split_folder: str,
+    category: str,
+    path: Path,
+    *,
+    images: bool = True,
+    answers: bool = True,
 ) -> tuple[list[Record], list[Problem]]:
     """Turn one questions file into records; every unusable entry becomes a problem.
 
     With ``images=False`` no image is looked up: records carry no image paths, and no entry is
-    skipped for its images (scoring needs none).
+    skipped for its images (scoring needs none). With ``answers=False`` no entry needs an
+    ``Answer`` (questions to be answered); otherwise one does outside the unlabelled folders.
     """
+    labelled = answers and split_folder not in UNLABELLED_FOLDERS
     rel_file = printable(path.relative_to(root))
     entries, problems = load_entries(root, path, rel_file)
     if entries is None:
@@ -221,7 +231,7 @@ def read_questions_file(
     records: list[Record] = []
     for index, entry in enumerate(entries):
         record, entry_problems = _read_entry(
-            entry, index, split_folder, category, path, rel_file, images
+            entry, index, split_folder, category, path, rel_file, images, labelled
         )
         problems.extend(entry_problems)
         if record is not None:
@@ -275,7 +285,7 @@ def _question_fields(entry, labelled: bool, note) -> tuple[dict | None, str | No
 
 
 def _read_entry(
-    entry, index, split_folder, category, path, rel_file, images
+    entry, index, split_folder, category, path, rel_file, images, labelled
 ) -> tuple[Record | None, list[Problem]]:
     problems: list[Problem] = []
 
@@ -285,7 +295,7 @@ def _read_entry(
     def skip(reason: str) -> tuple[None, list[Problem]]:
         return None, [*problems, Problem("merge", rel_file, index, reason)]
 
-    fields, reason = _question_fields(entry, split_folder not in UNLABELLED_FOLDERS, note)
+    fields, reason = _question_fields(entry, labelled, note)
     if fields is None:
         return skip(reason)
     dataset_dir = path.parent
@@ -321,9 +331,10 @@ def merge_tree(
 
 
 def read_files(
-    files: Iterable[tuple[Path, str, str, Path]], *, images: bool
+    files: Iterable[tuple[Path, str, str, Path]], *, images: bool, answers: bool = True
 ) -> tuple[list[Record], list[Problem]]:
-    """Records and problems of ``(root, split folder, category, file)`` questions files."""
+    """Records and problems of ``(root, split folder, category, file)`` questions files
+    (``images``, ``answers``: see :func:`read_questions_file`)."""
     records: list[Record] = []
     problems: list[Problem] = []
     home: dict[str, str] = {}  # data set name -> the category folder it was first read under
@@ -338,7 +349,7 @@ def read_files(
             problems.append(Problem("merge", printable(path.relative_to(root)), None, reason))
             continue
         file_records, file_problems = read_questions_file(
-            root, split_folder, category, path, images=images
+            root, split_folder, category, path, images=images, answers=answers
         )
         records.extend(file_records)
         problems.extend(file_problems)

@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.axes import Axes
 
 from medvlm.plots.inputs import read_predictions
-from medvlm.plots.style import UNPARSABLE_LABEL, new_figure, save_png
+from medvlm.plots.style import UNPARSABLE_LABEL, new_figure, save_notice, save_png
 from medvlm.records import CLASSIFICATION
 from medvlm.tasks import task_spec
 from medvlm.tasks.options import lettered_options
@@ -102,9 +102,14 @@ def plot_confusion(
     """Confusion matrices of every classification data set in a predictions file, one panel each.
 
     ``datasets`` picks and orders the data sets (default: all, sorted); ``run`` names the run in
-    the title. Returns data set -> the matrix drawn.
+    the title. Returns data set -> the matrix drawn. A file without classification questions
+    (and no ``datasets`` asked for) gets a figure that says so, and ``{}``.
     """
     rows = read_predictions(predictions_path, {CLASSIFICATION})
+    title = "Classification confusion matrices" + (f": {run}" if run else "")
+    if not rows and datasets is None:
+        save_notice(title, f"No classification questions in\n{predictions_path}", out_path)
+        return {}
     by_dataset: dict[str, list[dict]] = {}
     for row in rows:
         by_dataset.setdefault(row["dataset"], []).append(row)
@@ -129,6 +134,6 @@ def plot_confusion(
     for index, dataset in enumerate(chosen):
         axes = figure.add_subplot(nrows, ncols, index + 1)
         _draw(axes, matrices[dataset], dataset, _option_names(by_dataset[dataset]))
-    figure.suptitle("Classification confusion matrices" + (f": {run}" if run else ""))
+    figure.suptitle(title)
     save_png(figure, out_path)
     return matrices

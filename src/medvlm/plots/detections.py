@@ -22,7 +22,13 @@ from PIL import Image
 
 from medvlm.data.images import ImageError, load_rgb
 from medvlm.plots.inputs import read_predictions
-from medvlm.plots.style import PREDICTION_COLOUR, REFERENCE_COLOUR, new_figure, save_png
+from medvlm.plots.style import (
+    PREDICTION_COLOUR,
+    REFERENCE_COLOUR,
+    new_figure,
+    save_notice,
+    save_png,
+)
 from medvlm.records import DETECTION, INSTANCE_DETECTION, read_records
 from medvlm.tasks import task_spec
 from medvlm.tasks.boxes import Box
@@ -65,7 +71,8 @@ def _image_paths(split_path: str | os.PathLike) -> dict[str, list[str]]:
 def overlays(
     predictions_path: str | os.PathLike, split_path: str | os.PathLike, n: int
 ) -> list[Overlay]:
-    """The first ``n`` detection / instance-detection questions of a predictions file."""
+    """The first ``n`` detection / instance-detection questions of a predictions file (none when
+    it holds no such question)."""
     if n < 1:
         raise ValueError(f"the number of overlays must be at least 1, got {n}")
     rows = read_predictions(predictions_path, set(DETECTION_TASKS))[:n]
@@ -151,9 +158,15 @@ def plot_detections(
     ``split_path`` is the split's records file (``results/data/splits/<split>.jsonl``), which
     gives each question's image. ``run`` names the run in the title; ``display_px`` is the
     longest side an image is decoded at. Returns the panels drawn, in order (``problem`` set
-    where an image could not be read).
+    where an image could not be read). A file without detection questions gets a figure that
+    says so, and ``[]``.
     """
     chosen = overlays(predictions_path, split_path, n)
+    title = "Detections" + (f": {run}" if run else "")
+    if not chosen:
+        text = f"No detection or instance-detection questions in\n{predictions_path}"
+        save_notice(title, text, out_path)
+        return []
     ncols = min(columns, len(chosen))
     nrows = math.ceil(len(chosen) / ncols)
     figure = new_figure(3.4 * ncols, 3.4 * nrows + 0.6)
@@ -166,6 +179,6 @@ def plot_detections(
         Line2D([], [], color=PREDICTION_COLOUR, lw=2, ls=PREDICTION_DASHES, label="prediction"),
     ]
     figure.legend(handles=legend, loc="outside lower center", ncols=2)
-    figure.suptitle("Detections" + (f": {run}" if run else ""))
+    figure.suptitle(title)
     save_png(figure, out_path)
     return drawn

@@ -11,10 +11,12 @@ PREDICTION_KEYS = ("uid", "dataset", "task", "Question", "answer", "parsed", "we
 
 
 def read_predictions(path: str | os.PathLike, tasks: Collection[str]) -> list[dict]:
-    """The rows of a predictions file (``medvlm.predictions``) whose task is in ``tasks``.
+    """The rows of a predictions file (``medvlm.predictions``) whose task is in ``tasks``; none
+    when the split holds no question of those tasks (a ``data.datasets`` filter can leave out
+    every detection data set, say).
 
-    Raises ``ValueError`` naming the file when it is missing or empty, when a row lacks a field
-    the figures need (naming the row), or when no row has one of ``tasks``.
+    Raises ``ValueError`` naming the file when it is missing or empty, or when a row lacks a
+    field the figures need (naming the row).
     """
     try:
         rows = list(read_jsonl(path))
@@ -28,7 +30,4 @@ def read_predictions(path: str | os.PathLike, tasks: Collection[str]) -> list[di
         missing = [key for key in PREDICTION_KEYS if key not in row]
         if missing:
             raise ValueError(f"predictions file {path}, row {number}: no {', '.join(missing)}")
-    kept = [row for row in rows if row["task"] in tasks]
-    if not kept:
-        raise ValueError(f"predictions file {path} has no {' or '.join(sorted(tasks))} rows")
-    return kept
+    return [row for row in rows if row["task"] in tasks]

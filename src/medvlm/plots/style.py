@@ -66,3 +66,13 @@ def save_png(figure: Figure, out_path: str | os.PathLike) -> None:
     """Render ``figure`` to ``out_path`` as PNG, atomically (temp file + rename)."""
     with atomic_path(out_path) as tmp:
         figure.savefig(tmp, format="png", dpi=DPI)
+
+
+def save_notice(title: str, text: str, out_path: str | os.PathLike) -> None:
+    """A figure that says in words why there is nothing to draw (``title`` over ``text``)."""
+    figure = new_figure(6.0, 2.0)
+    figure.suptitle(title)
+    axes = figure.add_subplot()
+    axes.set_axis_off()
+    axes.text(0.5, 0.5, text, ha="center", va="center", wrap=True)
+    save_png(figure, out_path)
