@@ -18,7 +18,8 @@ the prediction made the same way.
 decode16: the peak memory of ``load_rgb`` on an all-zero 16-bit PNG of ``--pixels`` pixels in a
 fresh process, beside the decoded image's own size (2 bytes a pixel) measured in the same run.
 
-Writes a Markdown table to stdout and the raw numbers as JSON (``--out``).
+Prints the Markdown tables and writes them beside the raw numbers: ``--out`` (JSON) and the
+same name with ``.md``, the source of BENCHMARKS.md's generated block.
 """
 
 from __future__ import annotations
@@ -216,15 +217,16 @@ def main() -> int:
 
     made = texts() if {"parsers", "profiles"} & set(args.parts) else {}
     report = {"units": len(made), "sizes": SIZES, "repeats": args.repeats}
+    markdown = []
     if "parsers" in args.parts:
         report["parsers"] = parsers(made, args.repeats, args.min_seconds)
-        print(table("task parser", report["parsers"]), end="\n\n")
+        markdown.append(table("task parser", report["parsers"]))
     if "profiles" in args.parts:
         report["profiles"] = profiles(made, args.repeats, args.min_seconds)
-        print(table("profile (all 7 tasks)", report["profiles"]), end="\n\n")
+        markdown.append(table("profile (all 7 tasks)", report["profiles"]))
     if "decode16" in args.parts:
         report["decode16"] = memory = decode16(args.pixels)
-        print(
+        markdown.append(
             f"16-bit decode of {memory['pixels']:,} pixels: peak memory grew by "
             f"{memory['peak_growth_bytes'] / 2**20:,.0f} MiB, "
             f"{memory['growth_per_decoded_byte']:.2f}× the decoded image "
@@ -233,6 +235,8 @@ def main() -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=1))
+    out.with_suffix(".md").write_text("\n\n".join(markdown) + "\n")
+    print("\n\n".join(markdown))
     return 0
 
 

@@ -31,23 +31,28 @@ class Number:
     text: str  # canonical: "-" for any minus, no "+", no thousands separators, "%" kept
 
 
-def _numbers(text: str) -> list[Number]:
-    found = []
-    for match in _NUMBER.finditer(text):
-        sign = "-" if match.group("sign") in ("-", "−") else ""
-        digits = match.group("whole").replace(",", "") + (match.group("fraction") or "")
-        value = float(sign + digits)
-        if math.isfinite(value):
-            found.append(Number(value, sign + digits + ("%" if match.group("percent") else "")))
-    return found
+def _number(match: re.Match) -> Number | None:
+    sign = "-" if match.group("sign") in ("-", "−") else ""
+    digits = match.group("whole").replace(",", "") + (match.group("fraction") or "")
+    value = float(sign + digits)
+    if not math.isfinite(value):
+        return None
+    return Number(value, sign + digits + ("%" if match.group("percent") else ""))
 
 
 def first_number(text: str, prefer_percent: bool = False) -> Number | None:
     """The first finite number in ``text``; with ``prefer_percent``, the first one with ``%``
-    when there is one (no answer-marker logic; see :func:`find_number`)."""
-    found = _numbers(text)
-    percent = [n for n in found if n.text.endswith("%")] if prefer_percent else []
-    return (percent or found or [None])[0]
+    when there is one (no answer-marker logic; see :func:`find_number`). Reads the numbers one
+    at a time and keeps only the first, so a text of a million numbers holds no list of them."""
+    first = None
+    for match in _NUMBER.finditer(text):
+        if first is not None and not match.group("percent"):
+            continue
+        number = _number(match)
+        if number is not None and (not prefer_percent or number.text.endswith("%")):
+            return number
+        first = first or number
+    return first
 
 
 def find_number(text: str, prefer_percent: bool = False) -> Number | None:

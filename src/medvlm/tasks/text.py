@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import deque
 from typing import Any
 
 # The most characters of one answer (a model output or a reference) that any parser reads: 16
@@ -64,8 +65,8 @@ def _strip_labels(text: str) -> str:
 
 def after_answer_marker(text: str) -> str | None:
     """The text after the last ``Answer:`` (or ``answer is:``) inside ``text``, if there is one."""
-    found = list(_ANSWER_MARKER.finditer(text))
-    return text[found[-1].end() :].strip() if found else None
+    last = deque(_ANSWER_MARKER.finditer(text), maxlen=1)  # not a list of every marker
+    return text[last[0].end() :].strip() if last else None
 
 
 def collapse_whitespace(text: str) -> str:
