@@ -139,11 +139,14 @@ def find_boxes(text: str, lists_are_xywh: bool) -> list[RawBox] | None:
     When no bracketed structure holds a number, prose with exactly four numbers is one box.
     """
     prose = output_text(text)
-    values = scan(prose)
-    boxes = [box for value in values for box in boxes_in(value, lists_are_xywh)]
+    boxes: list[RawBox] = []
+    explicit_empty = False
+    for value in scan(prose):  # one structure at a time: none is kept once read
+        boxes.extend(boxes_in(value, lists_are_xywh))
+        explicit_empty |= type(value) is list and not value
     if boxes:
         return boxes
-    if any(type(value) is list and not value for value in values):
+    if explicit_empty:
         return []
     if _BRACKETED_NUMBER.search(prose):
         return None  # numbers in brackets that make no box (cut off, too deep): not prose

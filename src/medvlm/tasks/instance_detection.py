@@ -47,7 +47,7 @@ def _entries(value: Any, xywh: bool) -> list[tuple[str, list[RawBox]]]:
     if isinstance(value, list):
         return [entry for item in value if label_of(item) for entry in _entries(item, xywh)]
     if isinstance(value, Obj) and box_of(value, xywh) is None:
-        return [(key, boxes_in(item, xywh)) for key, item in value.items]
+        return [(key, boxes) for key, item in value.items if (boxes := boxes_in(item, xywh))]
     return []
 
 

@@ -19,6 +19,7 @@ import json
 import math
 import re
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,17 +225,16 @@ def _read_pairs(tokens: _Tokens, start: int) -> tuple[Obj | None, int]:
     return (Obj(items, closed=True), i) if items else (None, start + 1)
 
 
-def scan(text: str) -> list[Any]:
-    """Every top-level structure in ``text``, in order (see the module docstring)."""
+def scan(text: str) -> Iterator[Any]:
+    """Every top-level structure in ``text``, in order (see the module docstring), one at a time:
+    a caller that drops each once read keeps no million small structures alive."""
     tokens = _tokens(text)
-    found: list[Any] = []
     i = 0
     while i < len(tokens.kinds):
         if tokens.kinds[i] == "open":
             value, i = _read_structure(tokens, i)
-            found.append(value)
+            yield value
         else:
             pairs, i = _read_pairs(tokens, i)
             if pairs is not None:
-                found.append(pairs)
-    return found
+                yield pairs
