@@ -33,7 +33,7 @@ from PIL import Image
 
 from medvlm import cli
 from medvlm.config import ConfigError, load_config
-from medvlm.data.flare import run_merge
+from medvlm.data.flare import questions_digest, run_merge
 from medvlm.data.shards import build_shards
 from medvlm.data.split import SplitConfig, run_split
 from medvlm.io import printable, read_jsonl
@@ -377,6 +377,8 @@ def check_merge(env: Env, expects: list[Expect], opened: list[str]) -> list:
 
 def merge(env: Env) -> list[str]:
     with watching() as opened:
+        # what the workflow does: the tree's questions digest while the DAG is built, then merge
+        assert questions_digest(env.root, ["training", "validation-public"])
         run_merge(
             env.root,
             ["training", "validation-public"],

@@ -317,6 +317,7 @@ def test_references_from_one_questions_file_or_a_split_folder(tree, tmp_path):
         ("object", "not a JSON list or JSONL"),
         ("repeated_uid", "uid 'v/retino/0' at"),
         ("too_many_rows", "3 rows"),
+        ("answers_other_questions", "none of its 2 row(s) matches a question of"),
         ("unlabelled_references", "no usable reference questions"),
         ("no_such_references", "do not exist"),
     ],
@@ -331,6 +332,9 @@ def test_unreadable_input_names_the_file_and_writes_nothing(tree, tmp_path, case
     elif case == "too_many_rows":
         entries = json.loads(predictions.read_text())
         predictions.write_text(json.dumps([*entries, entries[4]]))  # a third row for c4
+    elif case == "answers_other_questions":  # e.g. a submission for validation-hidden
+        other = [flare_entry("Counting", f"imagesVal/other{i}.tif", "3") for i in range(2)]
+        predictions.write_text(json.dumps(other))
     elif case == "unlabelled_references":
         references = tree / "validation-hidden"
     else:
@@ -339,6 +343,7 @@ def test_unreadable_input_names_the_file_and_writes_nothing(tree, tmp_path, case
     result = score(references, predictions, out)
     assert result.returncode == 1
     assert message in result.stderr
-    shown = predictions if case in ("object", "repeated_uid", "too_many_rows") else references
+    unreadable = ("object", "repeated_uid", "too_many_rows", "answers_other_questions")
+    shown = predictions if case in unreadable else references
     assert shown.name in result.stderr
     assert not out.exists()

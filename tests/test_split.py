@@ -1,5 +1,7 @@
 """Splits: no image (or multi-image case) in two splits, per-data-set fractions, determinism."""
 
+import dataclasses
+
 import pytest
 
 from medvlm.data.split import (
@@ -100,6 +102,20 @@ def test_deterministic_for_a_seed_and_different_for_another():
     assert a != assign_splits(corpus(), SplitConfig(seed=2))
 
 
+def test_the_split_does_not_depend_on_where_the_tree_lies():
+    # the same tree under another root (another machine, a moved data.root, a clone elsewhere)
+    moved = [
+        dataclasses.replace(r, image_paths=[p.replace("/data/", "/mnt/x/") for p in r.image_paths])
+        for r in corpus()
+    ]
+    for seed in range(5):
+        assert assign_splits(moved, SplitConfig(seed=seed)) == assign_splits(
+            corpus(), SplitConfig(seed=seed)
+        )
+    groups = image_groups(corpus())
+    assert groups["t/neo/7"] == groups["t/neo/7/b"] == "training/Clinical/neojaundice/c7_0.jpg"
+
+
 def test_filters_do_not_move_records_between_splits():
     everything = split_records(corpus(), SplitConfig())
     only_regression = split_records(corpus(), SplitConfig(task_types=("regression",)))
@@ -114,6 +130,25 @@ def test_dataset_and_category_filters():
     assert {r.dataset for rs in splits.values() for r in rs} == {"neojaundice"}
     splits = split_records(corpus(), SplitConfig(datasets=("dental",)))
     assert {r.dataset for rs in splits.values() for r in rs} == {"dental"}
+
+
+@pytest.mark.parametrize(
+    "filters, message",
+    [
+        (
+            {"datasets": ("dental", "Dental2")},
+            r"data\.datasets: 'Dental2' matches no merged "
+            r"question; did you mean 'dental'\? the merged dataset values are dental, neojaundice",
+        ),
+        ({"categories": ("X-ray",)}, r"data\.categories: 'X-ray' .*did you mean 'Xray'"),
+        ({"task_types": ("counting",)}, r"data\.task_types: 'counting' matches no merged"),
+    ],
+)
+def test_a_filter_value_that_matches_nothing_stops_the_split(tmp_path, filters, message):
+    paths = {name: tmp_path / f"{name}.jsonl" for name in ("train", "val", "test")}
+    with pytest.raises(ValueError, match=message):
+        run_split(corpus(), SplitConfig(**filters), paths, tmp_path / "summary.json")
+    assert not list(tmp_path.iterdir())  # nothing written
 
 
 def test_run_split_writes_files_and_rejects_an_empty_training_split(tmp_path):

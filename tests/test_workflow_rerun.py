@@ -1,11 +1,15 @@
-"""A partial rerun after the training split changed trains afresh, with real Snakemake."""
+"""A partial rerun after the training split changed trains afresh, and questions added to a real
+tree rerun the merge, with real Snakemake."""
 
 import copy
+import json
+import os
 import shutil
 
 import numpy as np
 import pytest
 
+from medvlm.data.synthetic import SyntheticConfig, write_synthetic_tree
 from medvlm.models.paligemma.checkpoint import read_npz
 from tests.support.snakemake_runner import planned_jobs, run_snakemake, tiny_runs_config
 
@@ -55,3 +59,36 @@ def test_a_changed_training_split_gives_new_weights(tmp_path):
     assert not same(after["pg_fixed"], before["pg_fixed"])
     assert same(after["pg_fixed"], after["pg_fresh"])  # exactly a fresh run on the new split
     assert not any((results / "checkpoints").iterdir())
+
+
+def test_questions_added_to_a_real_tree_rerun_the_merge(tmp_path):
+    root = tmp_path / "tree"  # a tree the workflow does not write: no `synthetic:` block
+    synthetic = SyntheticConfig(train_images_per_dataset=2, val_images_per_dataset=1,
+                                datasets=("BUSI", "chestdr"))  # fmt: skip
+    write_synthetic_tree(root, synthetic)
+    config = {"results": str(tmp_path / "results"), "data": {"root": str(root)}}
+    records = tmp_path / "results" / "data" / "records.jsonl"
+
+    def plan():
+        return planned_jobs(run_snakemake(tmp_path, config, "--cores", "1", "-n", str(records)))
+
+    def merged():
+        result = run_snakemake(tmp_path, config, "--cores", "1", str(records))
+        assert result.returncode == 0, result.stderr[-3000:]
+        return records.read_text().count("\n")
+
+    before = merged()
+    assert plan() == {}
+    busi = root / "training" / "Ultrasound" / "BUSI"
+    questions = busi / "BUSI_questions_train.json"
+    os.utime(questions)  # touched, content unchanged: nothing to redo
+    assert plan() == {}
+    entries = json.loads(questions.read_text())
+    questions.write_text(json.dumps([*entries, entries[0]]))  # one more question
+    assert plan() == {"merge": 1}
+    after = merged()
+    assert after == before + 1
+    shutil.copytree(busi, busi.with_name("BUSI2"))  # a data set downloaded later
+    assert plan() == {"merge": 1}
+    assert merged() == after + len(entries) + 1  # the copy's questions file
+    assert plan() == {}

@@ -5,6 +5,7 @@ import re
 from snakemake.exceptions import WorkflowError
 
 from medvlm.config import ConfigError, validate_config
+from medvlm.data.flare import questions_digest
 from medvlm.plan import checked_runs
 from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION, TASK_TYPES
 from medvlm.runs import family_run, training_slice
@@ -58,6 +59,15 @@ def synthetic_manifest():
 def merge_inputs(wildcards):
     """The synthetic tree's manifest when the demo writes the data; nothing for a real tree."""
     return [synthetic_manifest()] if "synthetic" in config["data"] else []
+
+
+def tree_questions(folders):
+    """A real tree's questions files (names and content) in ``folders``, as a digest: a params
+    value, so that questions added to the tree or changed rerun the merge. The demo's tree is
+    tracked by its manifest instead."""
+    if "synthetic" in config["data"]:
+        return ""
+    return questions_digest(config["data"]["root"], folders)
 
 
 def merge_folders():

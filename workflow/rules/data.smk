@@ -32,6 +32,7 @@ rule merge:
     params:
         root=config["data"]["root"],
         split_folders=merge_folders(),
+        questions=lambda wildcards: tree_questions(merge_folders()),
     script:
         "../scripts/merge.py"
 
@@ -87,6 +88,7 @@ rule references:
             key: config["data"][key]
             for key in ("datasets", "task_types", "categories")
         },
+        questions=lambda wildcards: tree_questions([wildcards.split]),
     script:
         "../scripts/references.py"
 

@@ -5,15 +5,16 @@ Example (the organisers' submission format against the public validation answers
     medvlm score --references /data/flare25/validation-public \\
         --predictions predictions.json --out scores.json --profiles default,paligemma
 
-References: records JSONL (results/data/splits/test.jsonl), one questions file (.json), or a
-folder of a FLARE tree (a tree root means its validation-public/). Predictions: a FLARE
-predictions.json (a JSON list of question entries with "Answer" filled in) or JSONL rows (ours:
-uid + prediction; from elsewhere: ImageName + Question + prediction or Answer). Rows match by uid,
-else by ImageName + Question; the score file's "missing" section counts and names references
-without a prediction (scored as an empty answer), rows that match no question, keys shared by
-several questions (matched in input order) and rows that could not be read. A file that cannot be
-read, a repeated uid, or more rows for a question than it has: an error naming the file, and
-nothing written. The score file is described in src/medvlm/metrics/README.md.
+References: records JSONL (results/data/splits/test.jsonl), one questions file (.json), or a folder
+of a FLARE tree (a tree root means its validation-public/). Predictions: a FLARE predictions.json (a
+JSON list of question entries with "Answer" filled in) or JSONL rows (ours: uid + prediction; from
+elsewhere: ImageName + Question + prediction or Answer). Rows match by uid, else by ImageName +
+Question; the score file's "missing" section counts and names references without a prediction
+(scored as an empty answer), rows that match no question, keys shared by several questions (matched
+in input order) and rows that could not be read. A file that cannot be read, a repeated uid, more
+rows for a question than it has, or rows of which none matches a question (predictions for other
+questions): an error naming the file, and nothing written. The score file is described in
+src/medvlm/metrics/README.md.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ problem for the entry. A data set name under two categories is one problem per c
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -97,6 +98,30 @@ def questions_files(root: Path, split_folders: Iterable[str]) -> Iterator[tuple[
                 for path in sorted(dataset_dir.glob(QUESTIONS_GLOB)):
                     if is_questions_file(path):
                         yield split_folder, category_dir.name, path
+
+
+def questions_digest(root: str | Path, split_folders: Iterable[str]) -> str:
+    """A digest of the names and content of every questions file the merge reads under
+    ``root``: what the workflow compares to rerun the merge when questions are added to a tree or
+    changed (a copy or ``touch`` that keeps the content changes nothing). A file the merge would
+    refuse (outside the data root, not a regular file, unreadable) counts by its name alone and
+    is not opened; images are not looked at."""
+    root = Path(root)
+    if not root.is_dir():
+        return ""
+    real_root = os.path.realpath(root)
+    folders = [folder for folder in split_folders if (root / folder).is_dir()]
+    hasher = hashlib.sha256()
+    for _, _, path in questions_files(root, folders):
+        real, content = os.path.realpath(path), "not read"
+        try:
+            if inside(real, real_root) and stat.S_ISREG(os.stat(real).st_mode):
+                with open(real, "rb") as handle:
+                    content = hashlib.file_digest(handle, "sha256").hexdigest()
+        except OSError:
+            pass
+        hasher.update(os.fsencode(path.relative_to(root)) + f" {content}\n".encode())
+    return hasher.hexdigest()
 
 
 class ImageRefused(Exception):

@@ -5,11 +5,16 @@ into one case. Questions are grouped into connected components over the images t
 image — and no case — is in two splits. Each group's place is decided by a seeded hash of its
 key, ranked within its data set, so the assignment is exact per data set and does not move when
 unrelated data is added or filtered out. Filters apply after assignment for the same reason.
+The key names an image by its place in the tree (``training/Xray/dental/imagesTr/3.png``), never
+by where the tree lies on disk: the same data gives the same split on every machine and under
+every ``data.root``.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
+import posixpath
 from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,8 +41,17 @@ class SplitConfig:
             raise ValueError(f"split.test_source must be one of {TEST_SOURCES}")
 
 
+def _tree_names(record: Record) -> list[str]:
+    """The record's images named by their place in the tree: its data set folder (from the
+    questions file's path under the data root) joined with each ``ImageName`` as written."""
+    folder = posixpath.dirname(record.source_file)
+    return [posixpath.normpath(posixpath.join(folder, name)) for name in record.image_names]
+
+
 def image_groups(records: Iterable[Record]) -> dict[str, str]:
-    """Map each record uid to its group key: the smallest image path of its connected component."""
+    """Map each record uid to its group key. Questions are connected through the image files
+    they share (their real paths); a group's key is the smallest tree name of its images
+    (:func:`_tree_names`), which does not depend on where the tree lies."""
     parent: dict[str, str] = {}
 
     def find(x: str) -> str:
@@ -59,7 +73,11 @@ def image_groups(records: Iterable[Record]) -> dict[str, str]:
             parent.setdefault(path, path)
         for path in record.image_paths[1:]:
             union(record.image_paths[0], path)
-    return {record.uid: find(record.image_paths[0]) for record in records}
+    key: dict[str, str] = {}
+    for record in records:
+        component, name = find(record.image_paths[0]), min(_tree_names(record))
+        key[component] = min(key.get(component, name), name)
+    return {record.uid: key[find(record.image_paths[0])] for record in records}
 
 
 def _rank(seed: int, key: str) -> str:
@@ -145,8 +163,30 @@ def split_summary(splits: dict[str, list[Record]]) -> dict:
     return summary
 
 
+# config filter (data.<key>) → the record field it matches
+FILTER_FIELDS = {"datasets": "dataset", "task_types": "task", "categories": "category"}
+
+
+def check_filters(records: list[Record], config: SplitConfig) -> None:
+    """Raise naming the config key when a filter value matches no merged question: a misspelt
+    data set would otherwise only leave that data set out."""
+    for key, field in FILTER_FIELDS.items():
+        present = sorted({getattr(record, field) for record in records})
+        for value in getattr(config, key):
+            if value not in present:
+                close = difflib.get_close_matches(value, present, n=1)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise ValueError(
+                    f"config key data.{key}: {value!r} matches no merged question; {hint}"
+                    f"the merged {field} values are {', '.join(present)} (one whose every "
+                    "entry was skipped is named in the merge's problems.jsonl)"
+                )
+
+
 def run_split(records: list[Record], config: SplitConfig, out_paths: dict[str, str], summary_path):
-    """The split stage: write one JSONL per split and a summary; fail if train ends up empty."""
+    """The split stage: write one JSONL per split and a summary; fail on a filter value that
+    matches nothing (:func:`check_filters`) or when train ends up empty."""
+    check_filters(records, config)
     splits = split_records(records, config)
     if not splits["train"]:
         raise ValueError(

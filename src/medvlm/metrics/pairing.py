@@ -16,8 +16,9 @@ references) pairs by ``ImageName`` + ``Question`` (a list of image names joined 
 several references share that key, they take the rows with the key in input order, and the key is
 reported as ambiguous. Nothing is dropped silently: a reference without a prediction is scored as
 an empty answer and listed; a row that pairs with no reference, and a row that cannot be read, are
-listed. A file that is neither a JSON list nor JSONL, a repeated uid, and more rows for a key than
-questions with it raise ``ValueError`` naming the file.
+listed. A file that is neither a JSON list nor JSONL, a repeated uid, more rows for a key than
+questions with it, and rows of which none matches a reference (predictions for another split,
+say) raise ``ValueError`` naming the file.
 
 Answers longer than ``medvlm.tasks.text.MAX_ANSWER_CHARS`` (predictions and references) are cut
 to it before any parser reads them, and listed (``cut_report``: the score file's
@@ -259,6 +260,11 @@ def pair(references_path: str | os.PathLike, predictions_path: str | os.PathLike
             )
         for position, row in zip(waiting[key], key_rows, strict=False):
             matched[position] = row
+    if rows and not any(matched):
+        raise ValueError(
+            f"{predictions_path}: none of its {len(rows)} row(s) matches a question of "
+            f"{references_path} by uid or by ImageName + Question: predictions for other questions?"
+        )
 
     for reference, row in zip(references, matched, strict=True):
         if row is None:
