@@ -84,7 +84,7 @@ def _draw(axes: Axes, matrix: Confusion, dataset: str, names: dict[str, str]) ->
     axes.tick_params(axis="x", labelrotation=45)
     for label in axes.get_xticklabels():
         label.set_horizontalalignment("right")
-    axes.set_xlabel("predicted (parsed model output)")
+    axes.set_xlabel("predicted\n(parsed model output)")
     axes.set_ylabel("reference")
     note = f", {matrix.unparsable_references} unreadable references left out"
     title = f"{dataset} (n={int(matrix.counts.sum())}"
