@@ -151,11 +151,13 @@ class Expect:
     reason: str
 
 
-def one_bad_entry(env, name, bad: dict, reason: str, category: str = "Xray") -> list[Expect]:
-    """A file whose entry 1 is ``bad`` between two good entries."""
-    folder = dataset(env, name, category)
-    good = entry("imagesTr/a.png")
-    questions(qfile(folder), [good, bad, good])
+def one_bad_entry(env, name, bad, reason: str) -> list[Expect]:
+    """A new data set whose questions file has ``bad`` as entry 1, between two good entries."""
+    return one_bad_entry_in(env, dataset(env, name), bad, reason)
+
+
+def one_bad_entry_in(env, folder, bad, reason: str) -> list[Expect]:
+    questions(qfile(folder), [entry("imagesTr/a.png"), bad, entry("imagesTr/a.png")])
     return [Expect(rel(env, qfile(folder)), 1, reason)]
 
 
@@ -180,11 +182,6 @@ def linked_image(env, name) -> list[Expect]:
     folder = dataset(env, name)
     (folder / "imagesTr" / "link.png").symlink_to(env.outside / "secret.png")
     return one_bad_entry_in(env, folder, entry("imagesTr/link.png"), "outside the data set folder")
-
-
-def one_bad_entry_in(env, folder, bad, reason) -> list[Expect]:
-    questions(qfile(folder), [entry("imagesTr/a.png"), bad, entry("imagesTr/a.png")])
-    return [Expect(rel(env, qfile(folder)), 1, reason)]
 
 
 def linked_images_folder(env, name) -> list[Expect]:
