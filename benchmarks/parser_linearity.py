@@ -232,7 +232,7 @@ def main() -> int:
     parser.add_argument(
         "--parts", nargs="+", default=["parsers"], choices=["parsers", "profiles", "decode16"]
     )
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--min-seconds", type=float, default=0.02)
     parser.add_argument("--pixels", type=int, default=80_000_000)
     parser.add_argument("--out", default="benchmarks/out/parser_linearity.json")
