@@ -7,8 +7,8 @@ import re
 import pytest
 
 from medvlm.models.base import SplitData, get_family
+from medvlm.models.launch import in_worker, read_spec, workers_dir
 from medvlm.models.medgemma.demo_model import build_demo_model
-from medvlm.models.medgemma.launch import in_worker, read_spec, workers_dir
 from medvlm.models.medgemma.settings import MedGemmaRun
 from medvlm.models.medgemma.train import train
 from tests.support.medgemma_data import colour_split, demo_texts
@@ -90,12 +90,13 @@ def test_the_worker_function_alone_refuses_several_processes(monkeypatch, tmp_pa
     one process where two were asked for."""
     monkeypatch.delenv("WORLD_SIZE", raising=False)
     split = SplitData(tmp_path / "r.jsonl", tmp_path / "s")
-    with pytest.raises(ValueError, match="run.train.processes is 2 but this process trains alone"):
+    message = r"run.train.nodes × processes is 2 but this training has 1"
+    with pytest.raises(ValueError, match=message):
         train(run_config(tmp_path / "model"), split, split, tmp_path / "out", tmp_path / "res")
 
 
 def test_a_launched_worker_never_relaunches(monkeypatch):
-    for name in ("LOCAL_RANK", "WORLD_SIZE"):
+    for name in ("LOCAL_RANK", "WORLD_SIZE", "MEDVLM_WORKER"):
         monkeypatch.delenv(name, raising=False)
     assert not in_worker()
     monkeypatch.setenv("WORLD_SIZE", "2")

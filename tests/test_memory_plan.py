@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from medvlm.generated import read_block
-from medvlm.memory_plan import fits, profile_gpu
+from medvlm.memory_plan import fits, profile_gpu_memory
 from medvlm.models.medgemma.memory import MEDGEMMA_4B, extrapolate, trace
 from medvlm.models.paligemma.checkpoint import read_npz_shapes, save_params
 from medvlm.models.paligemma.config import tiny, variant
@@ -62,23 +62,23 @@ def test_fits_compares_with_the_usable_share_of_each_gpu():
     assert fits(106 * gib, 0.75) == "none"  # 143,771 MiB × 0.75 = 105.3 GiB
 
 
-def test_profile_gives_the_gpu_memory_and_count(tmp_path):
+def test_profile_gives_the_gpu_memory(tmp_path):
     profile = tmp_path / "config.yaml"
     profile.write_text(
         yaml.safe_dump(
             {
                 "default-resources": {"gpu_mem_mb": 40960},
-                "set-resources": {"train": {"gres": "gpu:a100:4", "gpu_mem_mb": 81920}},
+                "set-resources": {"train": {"gpu_mem_mb": 81920}},
             }
         )
     )
-    assert profile_gpu(tmp_path) == (81920, 4)
-    profile.write_text(yaml.safe_dump({"set-resources": {"train": {"gpu": 2}}}))
-    assert profile_gpu(profile) == (None, 2)
-    assert profile_gpu(None) == (None, 1)
+    assert profile_gpu_memory(tmp_path) == 81920  # the train rule's, over the default
+    profile.write_text(yaml.safe_dump({"default-resources": {"gpu_mem_mb": 40960}}))
+    assert profile_gpu_memory(profile) == 40960
+    profile.write_text(yaml.safe_dump({"set-resources": {"train": {"mem_mb": 2}}}))
+    assert profile_gpu_memory(profile) is None and profile_gpu_memory(None) is None
     # the repository's own profile names the GPU of its train jobs
-    memory, gpus = profile_gpu(REPO / "profiles" / "slurm")
-    assert memory in (40_960, 81_559, 81_920, 143_771) and gpus == 1
+    assert profile_gpu_memory(REPO / "profiles" / "slurm") in (40_960, 81_559, 81_920, 143_771)
 
 
 def test_paligemma_architecture_from_the_checkpoint_or_its_name(tmp_path):
@@ -173,10 +173,11 @@ def plan_config(tmp_path) -> Path:
         "data": {"root": str(tmp_path / "data")},
         "runs": {
             "pg_a": {"family": "paligemma", "checkpoint": str(pg), "image_size": 32,
-                     "train": {"batch_size": 4, "seqlen": 16, "fsdp_min_mib": 0.0}},
+                     "train": {"batch_size": 4, "seqlen": 16, "fsdp_min_mib": 0.0,
+                               "processes": 2}},
             "pg_b": {"family": "paligemma", "checkpoint": str(pg), "image_size": 32,
                      "train": {"batch_size": 4, "seqlen": 16, "fsdp_min_mib": 0.0,
-                               "learning_rate": 0.1}},
+                               "processes": 2, "learning_rate": 0.1}},
             "mg": {"family": "medgemma", "checkpoint": str(mg), "image_size": 32,
                    "train": {"batch_size": 2, "processes": 2}},
             "mg_zero_shot": {"family": "medgemma", "checkpoint": str(mg), "image_size": 32,
@@ -204,9 +205,7 @@ def rows(text: str, section: str) -> tuple[dict[str, list[str]], str]:
 def test_plan_tables_warnings_and_cache(tmp_path):
     config = plan_config(tmp_path)
     profile = tmp_path / "profile.yaml"
-    profile.write_text(
-        yaml.safe_dump({"set-resources": {"train": {"gres": "gpu:2", "gpu_mem_mb": 1}}})
-    )
+    profile.write_text(yaml.safe_dump({"set-resources": {"train": {"gpu_mem_mb": 1}}}))
     cache = tmp_path / "cache"
     args = ("plan", config, "--profile", profile, "--cache", cache, "--out", tmp_path / "plan.md")
     first = run_medvlm(*args)
@@ -217,7 +216,7 @@ def test_plan_tables_warnings_and_cache(tmp_path):
     # the two PaliGemma runs differ only in the learning rate: one estimate, one table
     (pg, pg_marked), (mg, mg_marked) = rows(out, "pg_a, pg_b"), rows(out, "mg")
     assert set(pg) == set(mg) == {f"{n}{r}" for n in (1, 2, 4, 8) for r in ("on", "off")}
-    # configured: PaliGemma on the profile's 2 GPUs per job, MedGemma on its 2 processes
+    # configured: each run on its train.nodes × processes devices (2)
     assert pg_marked == "2off" and mg_marked == "2on"
     # a batch of 4 does not split over 8 devices
     assert pg["8off"][-1] == pg["8on"][-1] == "batch 4 does not split over 8 devices"

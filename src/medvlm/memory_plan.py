@@ -7,9 +7,10 @@ activations with temporaries — for 1, 2, 4 and 8 devices, with and without rem
 (activation checkpointing). Runs with the same spec share one estimate. Estimates are cached by
 spec, framework versions and the family's source code (``~/.cache/medvlm/plan``).
 
-The GPU a run gets comes from the SLURM profile: the ``train`` rule's ``gpu_mem_mb`` resource
-(MiB of one GPU, as ``nvidia-smi`` reports it) and its GPU count (``gres: gpu:N`` or ``gpu: N``).
-A run whose estimate at its configured settings does not fit that GPU gets a warning.
+A run trains on ``train.nodes`` × ``train.processes`` devices (one GPU per process); the memory
+of one GPU comes from the SLURM profile: the ``train`` rule's ``gpu_mem_mb`` resource (MiB, as
+``nvidia-smi`` reports it). A run whose estimate at its configured settings does not fit that
+GPU gets a warning.
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ class PlanInput:
     batch: str  # the batch size in words (per update or per process)
     tokens: str  # the sequence one example is, e.g. "256 image + 256 text"
     remat: bool  # the run's rematerialisation (activation checkpointing) setting
-    devices: int | None  # the devices the run trains on; None: the profile's GPUs per job
+    devices: int  # the devices the run trains on: train.nodes × train.processes
     usable: float  # share of a GPU's memory the framework can use
 
 
@@ -77,24 +78,21 @@ def family_module(family: str):
     return importlib.import_module(f"medvlm.models.{family}.memory")
 
 
-def profile_gpu(profile: str | Path | None) -> tuple[int | None, int]:
-    """``(MiB of one GPU or None, GPUs per train job)`` from a Snakemake profile (a file, a
-    folder or a profile name, found as Snakemake finds it)."""
+def profile_gpu_memory(profile: str | Path | None) -> int | None:
+    """MiB of one GPU of the train jobs of a Snakemake profile (a file, a folder or a profile
+    name, found as Snakemake finds it); None where it names none."""
     from medvlm.slurm.profile import resolve_profile
-    from medvlm.slurm.requests import job_request
 
     if profile is None:
-        return None, 1
+        return None
     path = resolve_profile(str(profile))
     if path is None:
         raise FileNotFoundError(f"no Snakemake profile {profile}")
     data = yaml.safe_load(path.read_text("utf-8")) or {}
     resources = dict(data.get("default-resources") or {})
     resources.update((data.get("set-resources") or {}).get(TRAIN_RULE) or {})
-    request = job_request(TRAIN_RULE, resources, threads=1)
-    gpus = sum(item.gres.count for item in request.gres if item.gres.name == "gpu")
     memory = resources.get(GPU_MEMORY_KEY)
-    return (int(memory) if memory is not None else None), max(gpus, 1)
+    return int(memory) if memory is not None else None
 
 
 def cache_key(family: str, spec: dict) -> str:
@@ -288,7 +286,7 @@ def memory_plan(
     """``(Markdown report, warnings, whether every trained run has an estimate)`` of a config
     against the GPU of ``profile``'s training jobs."""
     plans, untrained = make_plans(Path(config_path), text_tokens)
-    gpu_mib, profile_gpus = profile_gpu(profile)
+    gpu_mib = profile_gpu_memory(profile)
     plans = merge_same(plans)
     estimate_all(plans, cache)
     lines = [f"Memory plan of {config_path}: an estimate.", ""]
@@ -308,7 +306,7 @@ def memory_plan(
             lines += [f"#### {', '.join(plan.runs)}", "", f"No estimate: {plan.error}"]
             warnings.append(f"{', '.join(plan.runs)}: no estimate: {plan.error}")
             continue
-        devices = plan.inputs.devices or profile_gpus
+        devices = plan.inputs.devices
         lines += table(plan, devices)
         if gpu_mib is not None and (problem := misfit(plan, devices, gpu_mib)):
             warnings.append(problem)

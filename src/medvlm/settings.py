@@ -201,6 +201,10 @@ class SharedTrainSettings(Settings):
     log_every: a ``train_log.csv`` row every this many updates (10).
     activation_checkpointing: recompute activations in the backward pass instead of keeping
         them (less memory, more compute).
+    nodes: machines the run trains on (1). Above 1 the training job asks SLURM for that many
+        nodes and starts its processes there through srun (see each family).
+    processes: training processes per node (1); on GPU nodes the GPUs to use there, one per
+        process. The train rule asks SLURM for ``nodes`` nodes with ``processes`` GPUs each.
     """
 
     # no default here: each family gives its own
@@ -219,11 +223,13 @@ class SharedTrainSettings(Settings):
     val_every: int = 50
     save_every: int = 50
     log_every: int = 10
+    nodes: int = 1
+    processes: int = 1
 
     def validate(self) -> None:
         super().validate()
         check(self.steps is None or self.steps >= 1, "steps", "must be at least 1")
-        for key in ("batch_size", "val_every", "save_every", "log_every"):
+        for key in ("batch_size", "val_every", "save_every", "log_every", "nodes", "processes"):
             check(getattr(self, key) >= 1, key, "must be at least 1")
         check(self.learning_rate > 0, "learning_rate", "must be positive")
         check(self.weight_decay >= 0, "weight_decay", "must not be negative")

@@ -27,6 +27,19 @@ get_family(a["run"]["family"]).train(
 """
 
 
+def training_argument(run: dict, train: SplitData, val: SplitData, out: Path, resume: Path) -> str:
+    """:data:`SCRIPT`'s argument: the family's ``train`` call as JSON."""
+    return json.dumps(
+        {
+            "run": run,
+            "train": [str(train.records_path), str(train.shard_dir)],
+            "val": [str(val.records_path), str(val.shard_dir)],
+            "out": str(out),
+            "resume": str(resume),
+        }
+    )
+
+
 def kill_training(
     run: dict,
     train: SplitData,
@@ -36,20 +49,15 @@ def kill_training(
     saved: Callable[[Path], bool],
     timeout: float = 240,
 ) -> None:
-    """Train ``run`` in a new process and SIGKILL it as soon as ``saved(resume)`` holds (its
-    first resume state is on disk). Fails if the training ends first or nothing is saved."""
-    argument = {
-        "run": run,
-        "train": [str(train.records_path), str(train.shard_dir)],
-        "val": [str(val.records_path), str(val.shard_dir)],
-        "out": str(out),
-        "resume": str(resume),
-    }
+    """Train ``run`` in a new process and SIGKILL it, with every worker process it started, as
+    soon as ``saved(resume)`` holds (its first resume state is on disk). Fails if the training
+    ends first or nothing is saved."""
     process = subprocess.Popen(
-        [sys.executable, "-c", SCRIPT, json.dumps(argument)],
+        [sys.executable, "-c", SCRIPT, training_argument(run, train, val, out, resume)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        start_new_session=True,  # its own process group: the kill reaches its workers
     )
     deadline = time.monotonic() + timeout
     try:
@@ -58,5 +66,5 @@ def kill_training(
             assert time.monotonic() < deadline, f"no resume state after {timeout} s"
             time.sleep(0.005)
     finally:
-        process.send_signal(signal.SIGKILL)
+        os.killpg(process.pid, signal.SIGKILL)
         process.wait()

@@ -6,6 +6,8 @@ from snakemake.exceptions import WorkflowError
 
 from medvlm.config import ConfigError, validate_config
 from medvlm.data.flare import questions_digest
+from medvlm.models.base import run_settings
+from medvlm.models.launch import slurm_resources
 from medvlm.plan import checked_runs
 from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION, TASK_TYPES
 from medvlm.runs import family_run, training_slice
@@ -122,6 +124,19 @@ def run_params(name):
 def initial_checkpoint(name):
     """The checkpoint a run starts from: the demo model (a workflow output) or a local path."""
     return run_params(name)["checkpoint"]
+
+
+def train_resources(name):
+    """The SLURM resources of a run's training job from its train.nodes and train.processes:
+    nodes, GPUs per node, and the task layout of a job of several processes."""
+    run = run_params(name)
+    train = run_settings(run["family"]).from_run(run).train
+    return slurm_resources(run["family"], train.nodes, train.processes)
+
+
+def train_resource(key):
+    """A resource function for ``key`` of :func:`train_resources` (None: not set)."""
+    return lambda wildcards: train_resources(wildcards.run).get(key)
 
 
 def train_inputs(wildcards):

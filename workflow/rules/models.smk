@@ -23,6 +23,13 @@ rule train:
     conda:
         family_env
     threads: 2
+    resources:
+        nodes=train_resource("nodes"),
+        gres=train_resource("gres"),
+        mpi=train_resource("mpi"),
+        tasks=train_resource("tasks"),
+        tasks_per_node=train_resource("tasks_per_node"),
+        tasks_per_gpu=train_resource("tasks_per_gpu"),
     params:
         run=lambda wildcards: training_slice(run_params(wildcards.run)),
         resume_dir=lambda wildcards: f"{RESULTS}/checkpoints/{wildcards.run}",

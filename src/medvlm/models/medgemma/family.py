@@ -27,15 +27,17 @@ class MedGemmaFamily:
     def train(
         self, run: dict, train: SplitData, val: SplitData, out_dir: Path, resume_dir: Path
     ) -> None:
-        """Train in this process, or with ``train.processes: N`` (N > 1) in N torchrun workers
-        (:mod:`.launch`), each of which runs :func:`.train.train`. Already inside a launched
-        worker (torchrun, accelerate launch) it never relaunches."""
-        from medvlm.models.medgemma.launch import in_worker, launch_workers
+        """Train in this process, or with ``train.nodes`` × ``train.processes`` above one in
+        that many torchrun workers (:mod:`.launch`), each of which runs :func:`.train.train`.
+        Already inside a launched worker (ours, torchrun, accelerate launch) it never
+        relaunches."""
+        from medvlm.models.launch import in_worker
+        from medvlm.models.medgemma.launch import launch_workers
         from medvlm.models.medgemma.settings import MedGemmaRun
 
-        processes = MedGemmaRun.from_run(run).train.processes
-        if processes > 1 and not in_worker():
-            launch_workers(run, processes, train, val, Path(out_dir), Path(resume_dir))
+        ts = MedGemmaRun.from_run(run).train
+        if ts.nodes * ts.processes > 1 and not in_worker():
+            launch_workers(run, ts.nodes, ts.processes, train, val, Path(out_dir), Path(resume_dir))
             return
         from medvlm.models.medgemma.train import train as train_run
 

@@ -1,52 +1,62 @@
-"""Data-parallel training: a run with ``train.processes > 1`` is trained by torchrun workers.
+"""Data-parallel training: a run with ``train.nodes`` × ``train.processes`` above one is trained
+by torchrun workers.
 
-The family's ``train`` (:class:`medvlm.models.medgemma.family.MedGemmaFamily`), called in a
-plain process with ``processes: N``, calls :func:`launch_workers`: it writes the run and its
-paths to ``<resume_dir>.workers/launch.json`` and starts ``python -m torch.distributed.run
---standalone --nproc_per_node N -m medvlm.models.medgemma.launch <launch.json>``. Each worker
-reads the JSON and calls :func:`medvlm.models.medgemma.train.train`; the trainer joins the
-process group (gloo on the CPU, nccl on GPUs, one GPU per worker), each worker reads its share
-of every batch, and rank 0 alone writes the outputs and resume markers. Already inside
-``torchrun`` or ``accelerate launch``, the family never relaunches.
+The family's ``train`` (:class:`medvlm.models.medgemma.family.MedGemmaFamily`), called in the
+workflow's plain process, calls :func:`launch_workers`: it writes the run and its paths to
+``<resume_dir>.workers/launch.json`` (:mod:`medvlm.models.launch`) and starts torchrun, whose
+workers each run ``-m medvlm.models.medgemma.launch <launch.json>`` and with it
+:func:`medvlm.models.medgemma.train.train`. The trainer joins the process group from torchrun's
+environment (gloo on the CPU, nccl on GPUs, one GPU per worker), each worker reads its share of
+every batch, and rank 0 alone writes the outputs and resume markers.
 
-On a cluster, one job per run: ask the scheduler for N GPUs (e.g. SLURM ``gres: gpu:N``) and set
-``train.processes: N``. Worker logs go to ``<resume_dir>.workers/``; they are kept when a worker
-fails and removed after a successful run.
+- One node: ``torchrun --standalone --nproc-per-node <processes>``.
+- Several nodes (SLURM): ``srun --ntasks <nodes>`` starts one torchrun per node of the training
+  job's allocation, each with ``--nnodes <nodes> --nproc-per-node <processes>`` and a c10d
+  rendezvous on the allocation's first node (the port from the job id). torchrun rather than
+  ``accelerate launch``: the trainer already reads torchrun's environment (accelerate's launcher
+  would start torchrun underneath with one more config layer), and c10d needs no fixed master
+  rank, so the agents may start in any order.
+
+Worker logs go to ``<resume_dir>.workers/logs/``; they are kept when a worker fails.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
-from medvlm.io import write_json
 from medvlm.models.base import SplitData
-
-WORKERS_SUFFIX = ".workers"
-SPEC_FILE = "launch.json"
-
-
-def in_worker() -> bool:
-    """Whether this process was started by a distributed launcher (torchrun, accelerate)."""
-    return "LOCAL_RANK" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def workers_dir(resume_dir: Path) -> Path:
-    """Where a launch keeps its spec and worker logs: beside ``resume_dir``, which rank 0 may
-    clear when the run changed."""
-    return resume_dir.with_name(resume_dir.name + WORKERS_SUFFIX)
+from medvlm.models.launch import (
+    LOGS,
+    SPEC_FILE,
+    in_slurm_job,
+    read_spec,
+    run_workers,
+    slurm_first_node,
+    slurm_port,
+    srun,
+    workers_dir,
+    write_spec,
+)
 
 
-def launch_command(processes: int, spec: Path, log_dir: Path) -> list[str]:
-    return [
+def launch_command(nodes: int, processes: int, spec: Path, log_dir: Path) -> list[str]:
+    """The torchrun command of a launch (under srun for several nodes)."""
+    if nodes == 1:
+        placement = ["--standalone"]
+    else:
+        endpoint = f"{slurm_first_node()}:{slurm_port()}"
+        placement = [
+            f"--nnodes={nodes}",
+            "--rdzv-backend=c10d",
+            f"--rdzv-endpoint={endpoint}",
+            f"--rdzv-id=medvlm-{spec.parent.name}",
+        ]
+    command = [
         sys.executable,
         "-m",
         "torch.distributed.run",
-        "--standalone",
+        *placement,
         f"--nproc-per-node={processes}",
         f"--log-dir={log_dir}",
         "--tee=3",  # each worker's stdout and stderr to a file and to this process's console
@@ -54,53 +64,28 @@ def launch_command(processes: int, spec: Path, log_dir: Path) -> list[str]:
         __name__,
         str(spec),
     ]
+    return srun(nodes, command) if nodes > 1 else command
 
 
 def launch_workers(
     run: dict,
+    nodes: int,
     processes: int,
     train_data: SplitData,
     val_data: SplitData,
     out_dir: Path,
     resume_dir: Path,
 ) -> None:
-    """Train ``run`` in ``processes`` torchrun workers; raise if any of them fails."""
-    folder = workers_dir(Path(resume_dir))
-    if folder.exists():
-        shutil.rmtree(folder)
-    spec = folder / SPEC_FILE
-    write_json(
-        spec,
-        {
-            "run": run,
-            "train": [str(train_data.records_path), str(train_data.shard_dir)],
-            "val": [str(val_data.records_path), str(val_data.shard_dir)],
-            "out_dir": str(out_dir),
-            "resume_dir": str(resume_dir),
-        },
-    )
-    result = subprocess.run(launch_command(processes, spec, folder / "logs"), check=False)
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"data-parallel training of {out_dir} failed: torchrun with {processes} workers "
-            f"exited with code {result.returncode}; worker logs under {folder / 'logs'}"
+    """Train ``run`` in ``nodes`` × ``processes`` torchrun workers; raise if one of them fails."""
+    if nodes > 1 and not in_slurm_job():
+        raise ValueError(
+            f"run.train.nodes is {nodes}: training on several nodes starts torchrun on each "
+            "through srun, inside a SLURM job (snakemake --profile profiles/slurm)"
         )
-    shutil.rmtree(folder)
-
-
-def read_spec(path: Path) -> tuple[dict, SplitData, SplitData, Path, Path]:
-    """The arguments of ``train`` from a launch spec (JSON only, so nothing in it runs)."""
-    try:
-        spec = json.loads(Path(path).read_text("utf-8"))
-        return (
-            spec["run"],
-            SplitData(*map(Path, spec["train"])),
-            SplitData(*map(Path, spec["val"])),
-            Path(spec["out_dir"]),
-            Path(spec["resume_dir"]),
-        )
-    except (OSError, ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"{path}: not a valid launch spec ({error})") from error
+    spec = write_spec(run, train_data, val_data, out_dir, resume_dir)
+    logs = workers_dir(resume_dir) / LOGS
+    what = f"data-parallel training of {out_dir} ({nodes} × {processes} torchrun workers)"
+    run_workers([launch_command(nodes, processes, spec, logs)], resume_dir, what)
 
 
 def main(argv: list[str]) -> None:

@@ -139,7 +139,7 @@ def plan_input(run: dict, text_tokens: int) -> PlanInput:
         batch=f"{ts.batch_size} per process and micro-step (× {ts.grad_accum} accumulated)",
         tokens=f"{spec_['image_tokens']} image + {spec_['tokens'] - spec_['image_tokens']} text",
         remat=ts.activation_checkpointing,
-        devices=ts.processes,
+        devices=ts.nodes * ts.processes,
         usable=USABLE,
     )
 

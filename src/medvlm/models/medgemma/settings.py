@@ -45,7 +45,9 @@ class TrainSettings(SharedTrainSettings):
 
     MedGemma's meaning of the shared keys: ``steps`` null (the default) trains ``epochs``
     passes, a number overrides them; ``batch_size`` (2) is per process and micro-step, so an
-    update sees ``batch_size * grad_accum * processes`` examples; LoRA is always on
+    update sees ``batch_size * grad_accum * nodes * processes`` examples; ``processes`` are
+    torchrun workers per node, and ``nodes`` above 1 start one torchrun per node through srun
+    with a c10d rendezvous on the allocation's first node (see :mod:`.launch`); LoRA is always on
     (``lora_rank`` >= 1, 16); ``lora_targets`` is "all-linear" (the default: every linear
     layer of the language model), a regex matched fully against module names, or a list of
     module names (PEFT's ``target_modules``); ``warmup_fraction`` 0.03; ``max_grad_norm`` 0.3;
@@ -61,8 +63,6 @@ class TrainSettings(SharedTrainSettings):
     max_length: truncate tokenised examples, image tokens included, to this length; ``None``
         never truncates (a cut through the image tokens would break the example).
     dataloader_workers: processes that build batches (0 = in the training process).
-    processes: data-parallel training processes on this node (1); on a GPU node, the GPUs to
-        use. Above 1, the family relaunches training under torchrun (see :mod:`.launch`).
     """
 
     # the shared keys, with this family's defaults
@@ -84,13 +84,11 @@ class TrainSettings(SharedTrainSettings):
     attn_implementation: str = "eager"
     max_length: int | None = None
     dataloader_workers: int = 0
-    processes: int = 1
 
     def validate(self) -> None:
         super().validate()
         check(self.lora_rank >= 1, "lora_rank", "must be at least 1 (MedGemma always trains LoRA)")
-        for key in ("grad_accum", "processes"):
-            check(getattr(self, key) >= 1, key, "must be at least 1")
+        check(self.grad_accum >= 1, "grad_accum", "must be at least 1")
         check(0 <= self.lora_dropout < 1, "lora_dropout", "must be in [0, 1)")
         check(self.epochs > 0, "epochs", "must be positive")
         check(self.max_length is None or self.max_length >= 16, "max_length", "must be >= 16")

@@ -6,11 +6,11 @@ Resume state (trainer checkpoints and the best adapter so far) lives in ``resume
 run's training fingerprint (:mod:`medvlm.models.base`) until the outputs are complete; rerunning
 after a kill continues from its last complete checkpoint.
 
-Data parallel: :func:`train` is what each worker runs. With ``train.processes: N`` (N > 1) the
-family starts N torchrun workers (see :mod:`.launch`); under ``torchrun`` or ``accelerate
-launch`` the trainer picks the process group up from the environment, each process reads its
-share of every batch, and rank 0 alone writes outputs and resume state. ``batch_size`` is per
-process.
+Data parallel: :func:`train` is what each worker runs. With ``train.nodes`` × ``processes``
+above one the family starts that many torchrun workers (see :mod:`.launch`); under torchrun
+or ``accelerate launch`` the trainer picks the process group up from the environment, each
+process reads its share of every batch, and rank 0 alone writes outputs and resume state.
+``batch_size`` is per process.
 """
 
 from __future__ import annotations
@@ -147,10 +147,12 @@ def train(
     launch); see the module docstring for the outputs."""
     cfg = MedGemmaRun.from_run(run)
     out_dir, resume_dir = Path(out_dir), Path(resume_dir)
-    if cfg.train.processes > 1 and int(os.environ.get("WORLD_SIZE", "1")) == 1:
+    workers = cfg.train.nodes * cfg.train.processes
+    if workers != int(os.environ.get("WORLD_SIZE", "1")):
         raise ValueError(
-            f"run.train.processes is {cfg.train.processes} but this process trains alone: "
-            "train through MedGemmaFamily.train, which starts the workers"
+            f"run.train.nodes × processes is {workers} but this training has "
+            f"{os.environ.get('WORLD_SIZE', '1')} process(es): train through "
+            "MedGemmaFamily.train, which starts the workers"
         )
     if int(os.environ.get("RANK", "0")) == 0:
         files = checkpoint_dir_files(cfg.checkpoint)

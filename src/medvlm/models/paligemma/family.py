@@ -20,6 +20,7 @@ from medvlm.models.base import (
     release_resume_dir,
     training_fingerprint,
 )
+from medvlm.models.launch import in_worker
 from medvlm.models.paligemma.checkpoint import (
     CONFIG_NAME,
     checkpoint_files,
@@ -29,12 +30,14 @@ from medvlm.models.paligemma.checkpoint import (
 )
 from medvlm.models.paligemma.config import PaliGemmaConfig, tiny
 from medvlm.models.paligemma.decode import Decoder, decode_text
+from medvlm.models.paligemma.distributed import ProcessRows, barrier, is_main
 from medvlm.models.paligemma.examples import Batcher, prompt_of
 from medvlm.models.paligemma.inputs import batch_images, prompt_text
 from medvlm.models.paligemma.locations import LOC_TASKS, answers_from_locations
 from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.params import cast, flatten, infer_config, init_params, unflatten
 from medvlm.models.paligemma.settings import DemoSettings, PaliGemmaRun
+from medvlm.models.paligemma.sharding import batch_sharding
 from medvlm.models.paligemma.tokenizer import Tokenizer, build_demo_tokenizer
 from medvlm.models.paligemma.train import Trainer, fit
 from medvlm.predictions import write_predictions
@@ -90,8 +93,24 @@ class PaliGemmaFamily:
     def train(
         self, run: dict, train: SplitData, val: SplitData, out_dir: Path, resume_dir: Path
     ) -> None:
+        """Train in this process, or with ``train.nodes`` × ``train.processes`` above one in
+        that many JAX processes (:mod:`.launch`), each of which runs this again and trains its
+        share: one global mesh over every process's devices, each process building only its
+        rows of every batch; the main process writes the outputs."""
         settings = PaliGemmaRun.from_run(run)
         ts = settings.train
+        out_dir, resume_dir = Path(out_dir), Path(resume_dir)
+        workers = ts.nodes * ts.processes
+        if workers > 1 and not in_worker():
+            from medvlm.models.paligemma.launch import launch_workers
+
+            launch_workers(run, ts.nodes, ts.processes, train, val, out_dir, resume_dir)
+            return
+        if jax.process_count() != workers:
+            raise ValueError(
+                f"run.train.nodes × processes is {workers} but this training has "
+                f"{jax.process_count()} JAX process(es)"
+            )
         npz, tokenizer_path, config_json = checkpoint_files(settings.checkpoint)
         config = model_config(npz, config_json).replace(final_softcap=ts.final_softcap)
         _check_image_size(config, settings.image_size, npz)
@@ -101,23 +120,29 @@ class PaliGemmaFamily:
         params = load_params(npz, config, settings.seed)
         model = PaliGemma(config, remat=ts.activation_checkpointing)
         trainer = Trainer(model, params, ts, seed=settings.seed)
+        rows = batch_sharding(trainer.mesh)
         loader_options = dict(seed=settings.seed, shuffle=True, drop_last=True)
-        batcher = Batcher.for_training(tokenizer, train.loader(ts.batch_size, **loader_options), ts)
+        train_loader = train.loader(ts.batch_size, **loader_options)
+        batcher = ProcessRows(Batcher.for_training(tokenizer, train_loader, ts), rows)
         try:
             val_loader = val.loader(ts.batch_size, shuffle=False)
         except ValueError as error:
             log.warning("no validation loss: %s", error)
             val_batcher = None
         else:
-            val_batcher = Batcher.for_training(tokenizer, val_loader, ts)
-        files = [path for path in (npz, tokenizer_path, config_json) if path is not None]
-        claim_resume_dir(resume_dir, training_fingerprint(settings, files, npz.parent, train, val))
-        out_dir = Path(out_dir)
+            val_batcher = ProcessRows(Batcher.for_training(tokenizer, val_loader, ts), rows)
+        if is_main():
+            files = [path for path in (npz, tokenizer_path, config_json) if path is not None]
+            fingerprint = training_fingerprint(settings, files, npz.parent, train, val)
+            claim_resume_dir(resume_dir, fingerprint)
+        barrier("resume state claimed")
         fit(trainer, batcher, val_batcher, out_dir, resume_dir)
-        write_json(out_dir / CONFIG_NAME, config.to_json())
-        with atomic_path(out_dir / TOKENIZER_FILE) as tmp:
-            shutil.copyfile(tokenizer_path, tmp)
-        release_resume_dir(resume_dir)
+        barrier("trained")  # every process is done with the resume state
+        if is_main():
+            write_json(out_dir / CONFIG_NAME, config.to_json())
+            with atomic_path(out_dir / TOKENIZER_FILE) as tmp:
+                shutil.copyfile(tokenizer_path, tmp)
+            release_resume_dir(resume_dir)
 
     def predict(self, run: dict, model_dir: Path, data: SplitData, out_path: Path) -> None:
         """Answer with ``model_dir``: a training run's output (its best or final weights), or

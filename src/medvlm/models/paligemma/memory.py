@@ -104,7 +104,7 @@ def plan_input(run: dict, text_tokens: int) -> PlanInput:
         batch=f"{ts.batch_size} per update, split over the devices",
         tokens=f"{config.img.num_tokens} image + {ts.seqlen} text",
         remat=ts.activation_checkpointing,
-        devices=None,
+        devices=ts.nodes * ts.processes,
         usable=USABLE,
     )
 

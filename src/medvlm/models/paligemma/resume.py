@@ -1,4 +1,10 @@
-"""Resume state: trained weights, optimizer state, step and log, in one atomically written npz.
+"""Resume state: trained weights, optimizer state, step and log, saved with orbax-checkpoint.
+
+Every process of a training saves and restores together: orbax writes each process's shards of
+the sharded arrays, and only a step's finished folder counts (it writes into a temporary folder
+and renames it when every process is done), so a killed save leaves no half state and the same
+state resumes a run of one process or many. The arrays come back with the shardings of the
+arrays they replace.
 
 The data order is a function of the seed and the step (the loader's per-epoch permutation), and
 the training step draws no random numbers, so these fully determine the rest of the run.
@@ -6,46 +12,66 @@ the training step draws no random numbers, so these fully determine the rest of 
 
 from __future__ import annotations
 
-import json
+import logging
 import os
 from pathlib import Path
 
 import jax
-import numpy as np
 
-from medvlm.models.paligemma.checkpoint import read_npz, write_npz
+STATE_DIR = "state"
 
-STATE_FILE = "state.npz"
-_META = "meta"
+for _name in ("absl", "orbax"):  # orbax logs every file it writes at INFO
+    logging.getLogger(_name).setLevel(logging.WARNING)
+
+
+def _manager(resume_dir: str | os.PathLike):
+    import orbax.checkpoint as ocp
+
+    options = ocp.CheckpointManagerOptions(max_to_keep=1, enable_async_checkpointing=False)
+    return ocp.CheckpointManager(Path(resume_dir).absolute() / STATE_DIR, options=options)
+
+
+def saved_steps(resume_dir: str | os.PathLike) -> list[int]:
+    """The steps with a finished state in ``resume_dir``, oldest first."""
+    folder = Path(resume_dir) / STATE_DIR
+    if not folder.is_dir():
+        return []
+    return sorted(int(path.name) for path in folder.iterdir() if path.name.isdigit())
 
 
 def save_state(resume_dir: str | os.PathLike, trainable: dict, opt_state, meta: dict) -> None:
-    arrays = {f"trainable/{name}": np.asarray(value) for name, value in trainable.items()}
-    for i, leaf in enumerate(jax.tree.leaves(opt_state)):
-        arrays[f"opt/{i}"] = np.asarray(leaf)
-    arrays[_META] = np.array(json.dumps(meta))
-    write_npz(Path(resume_dir) / STATE_FILE, arrays)
+    """Save the state of step ``meta["step"]`` (every process calls it) and drop the older."""
+    import orbax.checkpoint as ocp
+
+    with _manager(resume_dir) as manager:
+        state = ocp.args.StandardSave({"trainable": trainable, "opt": opt_state})
+        manager.save(
+            meta["step"], args=ocp.args.Composite(state=state, meta=ocp.args.JsonSave(meta))
+        )
+        manager.wait_until_finished()
 
 
 def load_state(resume_dir: str | os.PathLike, trainable: dict, opt_state):
-    """``(trainable, opt_state, meta)`` from ``resume_dir``, shaped like the given templates;
-    None when there is no state. A state that does not fit the templates raises naming it."""
-    path = Path(resume_dir) / STATE_FILE
-    if not path.is_file():
+    """``(trainable, opt_state, meta)`` of the newest state in ``resume_dir``, placed like the
+    given arrays; None when there is none. A state that does not fit them raises naming it."""
+    import orbax.checkpoint as ocp
+
+    if not saved_steps(resume_dir):
         return None
-    arrays = read_npz(path)
-    meta = json.loads(str(arrays.pop(_META)))
-    restored = {}
-    for name, template in trainable.items():
-        value = arrays.get(f"trainable/{name}")
-        if value is None or value.shape != template.shape:
-            raise ValueError(f"{path}: resume state does not fit the model at {name!r}")
-        restored[name] = value.astype(template.dtype)
-    leaves, treedef = jax.tree.flatten(opt_state)
-    opt_leaves = []
-    for i, template in enumerate(leaves):
-        value = arrays.get(f"opt/{i}")
-        if value is None or value.shape != template.shape:
-            raise ValueError(f"{path}: resume state does not fit the optimizer at leaf {i}")
-        opt_leaves.append(value.astype(template.dtype))
-    return restored, jax.tree.unflatten(treedef, opt_leaves), meta
+    target = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+        {"trainable": trainable, "opt": opt_state},
+    )
+    with _manager(resume_dir) as manager:
+        step = manager.latest_step()
+        args = ocp.args.Composite(
+            state=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()
+        )
+        try:
+            restored = manager.restore(step, args=args)
+        except (ValueError, KeyError, TypeError) as error:
+            raise ValueError(
+                f"{Path(resume_dir) / STATE_DIR / str(step)}: the resume state does not fit "
+                f"the model and optimizer ({error})"
+            ) from None
+    return restored.state["trainable"], restored.state["opt"], restored.meta

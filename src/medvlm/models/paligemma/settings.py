@@ -54,7 +54,9 @@ class TrainSettings(SharedTrainSettings):
     """Fine-tuning; the shared keys are described in :class:`medvlm.settings.SharedTrainSettings`.
 
     PaliGemma's meaning of the shared keys: ``steps`` is required (100); ``batch_size`` (8) is
-    split over all local devices (a multiple of the device count) and is one update;
+    split over every device of every process (a multiple of the device count) and is one
+    update; ``nodes`` × ``processes`` above one trains in that many JAX processes, one per GPU,
+    over one global mesh (see :mod:`.launch`);
     ``lora_rank`` 0 (the default) trains without LoRA, above 0 every base weight is frozen and
     only low-rank factors train at each leaf ``lora_targets`` (a regex matched fully against
     flat parameter names; default the attention and MLP einsums of the LLM) selects;
@@ -113,6 +115,13 @@ class TrainSettings(SharedTrainSettings):
         check(self.fsdp_min_mib >= 0, "fsdp_min_mib", "must not be negative")
         check_regex(self.trainable_regex, "trainable")
         check_regex(self.lora_targets, "lora_targets")
+        processes = self.nodes * self.processes
+        check(
+            self.batch_size % processes == 0,
+            "batch_size",
+            f"must be a multiple of nodes × processes ({processes}): every process gets an "
+            "equal block of each batch",
+        )
 
     @property
     def trainable_regex(self) -> str:

@@ -1,4 +1,5 @@
-"""Data parallelism + FSDP over all local devices (the rule big_vision's recipes use).
+"""Data parallelism + FSDP over every device of every process (the rule big_vision's recipes
+use).
 
 The batch is split over the ``data`` axis. A parameter (or optimizer state tensor) larger than
 ``min_bytes`` is split along its largest dimension divisible by the device count; smaller ones
@@ -44,8 +45,16 @@ def batch_sharding(mesh: Mesh) -> NamedSharding:
 
 
 def put_batch(batch: dict, mesh: Mesh) -> dict:
-    """Arrays of a batch onto the mesh, split along their first (batch) axis."""
-    if any(len(v) % mesh.devices.size for v in batch.values() if v is not None):
+    """This process's rows of a batch onto the mesh: with the other processes' rows, one batch
+    split along its first (batch) axis (each process holds an equal block of rows)."""
+    rows = {len(v) for v in batch.values() if v is not None}
+    total = rows.pop() * jax.process_count() if len(rows) == 1 else None
+    if total is None or total % mesh.devices.size:
         raise ValueError(f"batch size must be a multiple of the {mesh.devices.size} devices")
     sharding = batch_sharding(mesh)
-    return {k: None if v is None else jax.device_put(v, sharding) for k, v in batch.items()}
+    return {
+        k: None
+        if v is None
+        else jax.make_array_from_process_local_data(sharding, v, (total, *np.shape(v)[1:]))
+        for k, v in batch.items()
+    }

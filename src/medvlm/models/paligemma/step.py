@@ -30,8 +30,9 @@ def shapes_of(tree):
 class TrainStep:
     """Shardings and jitted functions for flat ``trainable`` and ``frozen`` weight dicts (arrays
     or shapes): ``update(trainable, opt_state, frozen, batch) -> (trainable, opt_state, loss)``
-    (trainable and optimizer state donated), ``example_losses(trainable, frozen, batch)``,
-    ``init_opt(trainable)``; ``lr`` is the schedule."""
+    (trainable and optimizer state donated), ``loss_sums(trainable, frozen, batch)`` (the
+    weighted sum of the examples' losses and the sum of their weights), ``init_opt(trainable)``;
+    ``lr`` is the schedule. Losses come back replicated, so every process can read them."""
 
     def __init__(
         self, model: PaliGemma, settings: TrainSettings, mesh: Mesh, trainable: dict, frozen: dict
@@ -55,7 +56,7 @@ class TrainStep:
             out_shardings=(self.param_shardings, self.opt_shardings, None),
             donate_argnums=(0, 1),
         )
-        self.example_losses = jax.jit(self._example_losses)
+        self.loss_sums = jax.jit(self._loss_sums)
 
     def weights(self, trainable, frozen) -> dict:
         """The flat weights the model runs with: frozen + trained, or frozen + LoRA merged."""
@@ -65,6 +66,10 @@ class TrainStep:
 
     def _example_losses(self, trainable, frozen, batch):
         return text_loss(self.model, unflatten(self.weights(trainable, frozen)), batch)
+
+    def _loss_sums(self, trainable, frozen, batch):
+        losses = self._example_losses(trainable, frozen, batch)
+        return jnp.sum(losses * batch["weights"]), jnp.sum(batch["weights"])
 
     def _update(self, trainable, opt_state, frozen, batch):
         def mean_loss(trainable):

@@ -18,6 +18,7 @@ import numpy as np
 from medvlm.io import atomic_path
 from medvlm.models.base import TRAIN_LOG, write_train_log
 from medvlm.models.paligemma.checkpoint import save_params
+from medvlm.models.paligemma.distributed import is_main, to_host
 from medvlm.models.paligemma.examples import Batcher
 from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.optim import trainable_and_frozen
@@ -68,27 +69,39 @@ class Trainer:
         """One update; returns ``(trainable, opt_state, loss)`` (loss stays on the device)."""
         return self.fns.update(trainable, opt_state, self.frozen, self._put(batch))
 
-    def losses(self, trainable, batch) -> np.ndarray:
-        """Per-example losses, weighted out where ``batch["weights"]`` is 0."""
-        out = self.fns.example_losses(trainable, self.frozen, self._put(batch))
-        return np.asarray(out) * batch["weights"]
+    def loss_sums(self, trainable, batch) -> tuple[float, float]:
+        """The weighted sum of a batch's example losses and the sum of its weights (the whole
+        batch: every process's rows)."""
+        total, weight = self.fns.loss_sums(trainable, self.frozen, self._put(batch))
+        return float(total), float(weight)
 
     def _put(self, batch: dict) -> dict:
         return put_batch({k: v for k, v in batch.items() if v is not None}, self.mesh)
 
     def params(self, trainable) -> dict:
-        """The full parameter tree on the host (frozen + trained, LoRA merged)."""
-        return unflatten(jax.device_get(self.fns.weights(trainable, self.frozen)))
+        """The full parameter tree on the host (frozen + trained, LoRA merged), gathered from
+        every process (a collective: every process calls it)."""
+        return unflatten(to_host(self.fns.weights(trainable, self.frozen)))
 
 
 def validation_loss(trainer: Trainer, trainable, batcher: Batcher, uids, rows: int) -> float:
     """Mean loss over the fixed validation questions ``uids``."""
     total = weight = 0.0
     for start in range(0, len(uids), rows):
-        batch = batcher(uids[start : start + rows], rows)
-        total += float(np.sum(trainer.losses(trainable, batch)))
-        weight += float(np.sum(batch["weights"]))
+        batch_total, batch_weight = trainer.loss_sums(
+            trainable, batcher(uids[start : start + rows], rows)
+        )
+        total += batch_total
+        weight += batch_weight
     return total / max(weight, 1.0)
+
+
+def save_weights(trainer: Trainer, trainable, path: Path) -> dict:
+    """Gather the full weights (every process) and write them once (the main process)."""
+    params = trainer.params(trainable)
+    if is_main():
+        save_params(params, path)
+    return params
 
 
 class LossMeter:
@@ -154,7 +167,7 @@ def fit(
 
     trainable, opt_state = trainer.init_state()
     meta = {"step": 0, "best_val": None, "log": [], "pending": [0.0, 0, 0.0]}
-    restored = load_state(resume_dir, trainer.initial, jax.device_get(opt_state))
+    restored = load_state(resume_dir, trainable, opt_state)
     if restored is not None:
         trainable, opt_state = trainer.put_state(*restored[:2])
         meta = restored[2]
@@ -176,7 +189,7 @@ def fit(
                 val_loss = validation_loss(trainer, trainable, val, val_uids, rows)
                 row["val_loss"] = f"{val_loss:.6f}"
                 if meta["best_val"] is None or val_loss < meta["best_val"]:
-                    save_params(trainer.params(trainable), resume_dir / BEST_FILE)
+                    save_weights(trainer, trainable, resume_dir / BEST_FILE)
                     meta["best_val"] = val_loss
             meta["log"].append(row)
             log.info("step %d loss %s val %s", done, row["loss"], row["val_loss"] or "-")
@@ -184,10 +197,12 @@ def fit(
         if done % settings.save_every == 0 or done == settings.steps:
             meter.settle()
             meta.update(step=done, pending=meter.pending)
-            save_state(resume_dir, jax.device_get(trainable), jax.device_get(opt_state), meta)
+            save_state(resume_dir, trainable, opt_state, meta)
             meter.restart()
 
     params = trainer.params(trainable)
+    if not is_main():  # the main process writes the outputs, once
+        return params
     out_dir.mkdir(parents=True, exist_ok=True)
     save_params(params, out_dir / "final.npz")
     best = resume_dir / BEST_FILE
