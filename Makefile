@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 CHROMIUM ?= chromium
 
-.PHONY: demo test lint dag report-screenshot
+.PHONY: demo test lint dag report-screenshot readme demo-check learn
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,25 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)
 	$(VENV)/bin/snakemake --report results/report.html
+
+## readme: put the demo's test summary (results/tables/test/summary.md) into README.md
+readme: $(STAMP)
+	$(VENV)/bin/python -m medvlm.generated --block demo-summary \
+	  --source results/tables/test/summary.md --into README.md
+
+## demo-check: the demo, then fail unless README's table is exactly its summary (CI)
+demo-check: demo
+	$(VENV)/bin/python -m medvlm.generated --check --block demo-summary \
+	  --source results/tables/test/summary.md --into README.md
+
+## learn: the learnability benchmark (config/learnability.yaml) from scratch: larger tiny models
+## of both families on a bigger synthetic tree, trained vs untrained for every task type; writes
+## its table into BENCHMARKS.md (at most 40 min on 2 cores; not part of CI)
+learn: $(STAMP)
+	start=$$(date +%s) && \
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/learnability.yaml --forceall && \
+	$(VENV)/bin/python benchmarks/learning.py --config config/learnability.yaml \
+	  --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block learnability
 
 ## test: linters, then the whole test suite
 test: lint

@@ -27,6 +27,7 @@ from medvlm.data.synthetic.config import SyntheticConfig
 from medvlm.data.synthetic.plan import plan_tree
 from medvlm.records import TASK_TYPES, Record, normalise_task_type
 from medvlm.tasks import task_spec
+from medvlm.tasks.frame import PIXELS
 
 
 def demo_records(per_task: int) -> dict[str, list[Record]]:
@@ -142,7 +143,7 @@ def medgemma_rows(records, device: str):
 
         def decode(constrained, batch=batch, images=images, budget=budget):
             ids = generate_ids(
-                model, processor, batch, images, budget, factory if constrained else None
+                model, processor, batch, images, budget, PIXELS, factory if constrained else None
             )
             texts = processor.batch_decode(ids, skip_special_tokens=True)
             return texts, ids.shape[1]

@@ -2,12 +2,13 @@
 wait (``OMP_WAIT_POLICY=ACTIVE``) against threads that sleep (``PASSIVE``, what
 ``medvlm.models.medgemma`` sets unless the environment says otherwise).
 
-    .venv/bin/python benchmarks/omp_wait.py            # --tries 5 --threads 2
+    .venv/bin/python benchmarks/omp_wait.py --write BENCHMARKS.md --block omp-wait
 
 Each policy runs in its own process (OpenMP reads the variable once, when torch loads), in
 alternation, ``--tries`` times each; a try is the median of 8 forward + backward passes of the
 learnability-sized demo model on a batch of 16 × 100 tokens. Prints the medians, their ratio and
-the load average, and writes them as JSON.
+the load average (``--write FILE --block NAME`` puts them into that generated block), and writes
+them as JSON.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from medvlm.generated import write_block
 from medvlm.io import write_json
 
 POLICIES = ("ACTIVE", "PASSIVE")
@@ -73,6 +75,8 @@ def main() -> int:
     parser.add_argument("--tries", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="benchmarks/out/omp_wait.json")
+    parser.add_argument("--write", help="a Markdown file holding the generated block")
+    parser.add_argument("--block", default="omp-wait")
     args = parser.parse_args()
     from medvlm.models.medgemma.demo_model import build_demo_model
 
@@ -86,9 +90,21 @@ def main() -> int:
     medians = {policy: statistics.median(values) for policy, values in times.items()}
     load = os.getloadavg()
     ratio = medians["ACTIVE"] / medians["PASSIVE"]
-    for policy in POLICIES:
-        print(f"OMP_WAIT_POLICY={policy}: median step {medians[policy] * 1000:.0f} ms")
-    print(f"ACTIVE / PASSIVE: {ratio:.1f}x; load average {load[0]:.1f} {load[1]:.1f} {load[2]:.1f}")
+    lines = [
+        f"`python benchmarks/omp_wait.py {' '.join(sys.argv[1:])}`: {args.threads} torch "
+        f"threads, {args.tries} tries each; load average at the end {load[0]:.1f} {load[1]:.1f} "
+        f"{load[2]:.1f} on {os.cpu_count()} cores.",
+        "",
+        "| OMP_WAIT_POLICY | median step (ms) |",
+        "|---|---:|",
+        *(f"| {policy} | {medians[policy] * 1000:.0f} |" for policy in POLICIES),
+        "",
+        f"ACTIVE / PASSIVE: {ratio:.1f}×",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    if args.write:
+        write_block(args.write, args.block, text)
     write_json(
         Path(args.out),
         {"threads": args.threads, "seconds": times, "ratio": ratio, "load": list(load)},

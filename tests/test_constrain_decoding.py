@@ -30,6 +30,7 @@ from medvlm.models.paligemma.tokenizer import build_demo_tokenizer
 from medvlm.records import DETECTION, INSTANCE_DETECTION, TASK_TYPES, Record
 from medvlm.records import normalise_task_type as canonical
 from medvlm.tasks import task_spec
+from medvlm.tasks.frame import PIXELS
 
 BUDGET = 40
 FILES = plan_tree(SyntheticConfig(seed=5, train_images_per_dataset=2, val_images_per_dataset=1))
@@ -125,8 +126,10 @@ def test_medgemma_answers_are_well_formed_under_the_constraint(medgemma):
     free, constrained = 0, 0
     for records in BY_TASK.values():
         images = [[image]] * len(records)
-        answers = generate_batch(model, processor, records, images, BUDGET, factory)
+        answers = generate_batch(model, processor, records, images, BUDGET, PIXELS, factory)
         constrained += _malformed(records, answers)
-        free += _malformed(records, generate_batch(model, processor, records, images, BUDGET))
+        free += _malformed(
+            records, generate_batch(model, processor, records, images, BUDGET, PIXELS)
+        )
     assert constrained == 0
     assert free >= len(TASK_TYPES)

@@ -21,6 +21,7 @@ from medvlm.models.paligemma.tokenizer import EOS, build_demo_tokenizer
 from medvlm.records import DETECTION, MULTI_LABEL, REPORT_GENERATION, TASK_TYPES
 from medvlm.records import normalise_task_type as canonical
 from medvlm.tasks import task_spec
+from medvlm.tasks.frame import NORMALIZED, PIXELS
 
 FILES = plan_tree(SyntheticConfig(seed=3, train_images_per_dataset=4, val_images_per_dataset=2))
 CASES = [(canonical(e["TaskType"]), e["Question"], e["Answer"]) for f in FILES for e in f.entries]
@@ -89,6 +90,27 @@ def test_random_walks_are_always_well_formed(request, family, budget):
         for ids in outputs:
             text = tokenizer.decode(ids)
             assert task_spec(task).is_well_formed(text, question), (task, budget, text)
+
+
+@pytest.mark.parametrize("family", ["sp", "hf"])
+def test_normalised_walks_stay_in_the_frame_and_never_dead_end(request, family):
+    """In the normalised frame every coordinate is at most 1000 and each box is ordered: the
+    order filter knows a coordinate cannot grow past 1000 (after ``[441, 263, 20`` nothing can
+    finish the box in order, so ``20`` is never offered)."""
+    tokenizer, vocab = request.getfixturevalue(family)
+    shapes = [(t, q) for t, q in SHAPES if t in ("detection", "instance_detection")]
+    for seed in range(3):
+        for task, question in shapes:
+            langs = [language(task, question, NORMALIZED)] * 4
+            for ids in _walk(vocab, langs, 120, seed=seed):
+                text = tokenizer.decode(ids)
+                parsed = task_spec(task).parse(text, question)
+                assert task_spec(task).is_well_formed(text, question), text
+                boxes = parsed if task == "detection" else sum(parsed.values(), [])
+                assert all(0 <= v <= 1000 for box in boxes for v in box), text
+    assert still_ordered("[441, 263, 20", PIXELS)  # 2000 and more are pixels
+    assert not still_ordered("[441, 263, 20", NORMALIZED)  # 200..209 < 441, 2000 > 1000
+    assert still_ordered("[441, 263, 10", NORMALIZED)  # 1000 is still possible
 
 
 def test_ids_past_the_tokenizer_are_never_allowed(sp):

@@ -20,6 +20,7 @@ from medvlm.models.medgemma.predict import predict, task_batches
 from medvlm.models.medgemma.settings import MedGemmaRun
 from medvlm.models.medgemma.train import build_trainer
 from medvlm.records import CLASSIFICATION, REGRESSION
+from medvlm.tasks.frame import PIXELS
 from tests.support.medgemma_data import QUESTION, colour_split, demo_texts
 
 
@@ -62,7 +63,7 @@ def test_demo_model_loads_like_a_real_checkpoint(demo):
 def test_the_image_changes_the_output(loaded, demo):
     model, processor = loaded
     _, train = demo
-    images = ExampleSource(train).examples(["train-0", "train-1"])["images"]  # red, green
+    images = ExampleSource(train, PIXELS).examples(["train-0", "train-1"])["images"]  # red, green
     record = train.records()[0]
     logits = []
     for views in images:
@@ -91,7 +92,7 @@ def test_bad_checkpoint_and_demo_sizes_are_reported(tmp_path):
 
 def test_examples_carry_every_view_from_the_shard(demo):
     _, train = demo
-    source = ExampleSource(train)
+    source = ExampleSource(train, PIXELS)
     example = source.examples(["train-views-1"])
     views = example["images"][0]
     assert len(views) == 3
@@ -107,7 +108,7 @@ def test_only_the_answer_tokens_carry_loss(demo, tmp_path):
     model_dir, train = demo
     cfg = MedGemmaRun.from_run({"checkpoint": str(model_dir), "train": {"steps": 1}})
     trainer = build_trainer(cfg, train, train, tmp_path / "out", tmp_path / "resume")
-    dataset = sft_dataset(train)
+    dataset = sft_dataset(train, PIXELS)
     uids = [r.uid for r in train.records()]  # the dataset keeps split order
     batch = trainer.data_collator(
         [dataset[uids.index("train-0")], dataset[uids.index("train-views-0")]]
@@ -141,8 +142,8 @@ def test_a_logits_processor_hook_is_obeyed(loaded, demo):
     model, processor = loaded
     _, train = demo
     records = [r for r in train.records() if r.task == CLASSIFICATION][:3]
-    images = ExampleSource(train).examples([r.uid for r in records])["images"]
-    free = generate_ids(model, processor, records, images, max_new_tokens=6)
+    images = ExampleSource(train, PIXELS).examples([r.uid for r in records])["images"]
+    free = generate_ids(model, processor, records, images, 6, PIXELS)
     chosen = int(free[0, 0])  # what greedy decoding picks first without the hook
     assert chosen not in processor.tokenizer.all_special_ids
 
@@ -152,7 +153,7 @@ def test_a_logits_processor_hook_is_obeyed(loaded, demo):
         calls.append(([r.uid for r in batch], prompt_length))
         return [Forbid(chosen)]
 
-    forced = generate_ids(model, processor, records, images, 6, factory)
+    forced = generate_ids(model, processor, records, images, 6, PIXELS, factory)
     assert calls[0][0] == [r.uid for r in records] and calls[0][1] > 20
     assert chosen in free.tolist()[0]
     assert chosen not in forced.flatten().tolist()
@@ -165,10 +166,11 @@ def test_batched_generation_matches_one_at_a_time(loaded, demo):
     records = [r for r in train.records() if r.task == REGRESSION]
     short = records[0].__class__(**{**records[0].__dict__, "question": "Level?"})
     batch = [short, records[1]]
-    images = ExampleSource(train).examples([r.uid for r in batch])["images"]
-    together = generate_batch(model, processor, batch, images, max_new_tokens=5)
+    images = ExampleSource(train, PIXELS).examples([r.uid for r in batch])["images"]
+    together = generate_batch(model, processor, batch, images, 5, PIXELS)
     alone = [
-        generate_batch(model, processor, [r], [v], 5)[0] for r, v in zip(batch, images, strict=True)
+        generate_batch(model, processor, [r], [v], 5, PIXELS)[0]
+        for r, v in zip(batch, images, strict=True)
     ]
     assert together == alone
 

@@ -8,7 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from medvlm.io import read_jsonl
 from medvlm.models.base import TRAIN_LOG_COLUMNS
+from medvlm.models.keep import score_answers
 from medvlm.models.medgemma.checkpoints import last_complete_checkpoint
 from medvlm.models.medgemma.demo_model import build_demo_model
 from medvlm.models.medgemma.predict import predict
@@ -64,7 +66,7 @@ def read_log(path):
 
 def test_trained_adapter_beats_the_untrained_model(colours, tmp_path):
     model_dir, train_data, val_data = colours
-    run = run_config(model_dir, steps=30, val_every=12, save_every=20, log_every=5)
+    run = run_config(model_dir, steps=30, val_every=12, save_every=20, log_every=5, select="loss")
     out = tmp_path / "model"
     train(run, train_data, val_data, out, tmp_path / "resume")
 
@@ -78,7 +80,8 @@ def test_trained_adapter_beats_the_untrained_model(colours, tmp_path):
     assert all(float(r["examples_per_s"]) > 0 and float(r["lr"]) > 0 for r in training)
     best = json.loads((out / "best" / "best.json").read_text())
     assert best["step"] == min(evaluated, key=evaluated.get)
-    assert best["val_loss"] == pytest.approx(min(evaluated.values()))
+    assert best["loss"] == pytest.approx(min(evaluated.values()))
+    assert all(r["val_score"] == "" for r in rows)  # select: loss decodes nothing
     assert (out / "final" / ADAPTER).is_file()
 
     predict(run, out, val_data, tmp_path / "trained.jsonl")
@@ -92,6 +95,23 @@ def test_trained_adapter_beats_the_untrained_model(colours, tmp_path):
     unmerged = {**run, "decode": {**run["decode"], "merge_adapter": False}}
     predict(unmerged, out, val_data, tmp_path / "unmerged.jsonl")
     assert predictions(tmp_path / "unmerged.jsonl") == predictions(tmp_path / "trained.jsonl")
+
+
+def test_the_kept_adapter_is_the_best_scoring_one(colours, tmp_path):
+    """select: score answers the validation sample at every evaluation; the kept adapter is
+    the one whose answers scored highest, and answering with it gives that score again."""
+    model_dir, train_data, val_data = colours
+    run = run_config(model_dir, steps=12, val_every=3, save_every=6, log_every=3, batch_size=4)
+    out = tmp_path / "model"
+    train(run, train_data, val_data, out, tmp_path / "resume")
+    _, rows = read_log(out / "train_log.csv")
+    scores = {int(r["step"]): float(r["val_score"]) for r in rows}
+    assert list(scores) == [3, 6, 9, 12] and all(0 <= v <= 1 for v in scores.values())
+    best = json.loads((out / "best" / "best.json").read_text())
+    assert best["score"] == pytest.approx(max(scores.values()))
+    predict(run, out, val_data, tmp_path / "best.jsonl")
+    answers = {row["uid"]: row["prediction"] for row in read_jsonl(tmp_path / "best.jsonl")}
+    assert score_answers(val_data.records(), answers).score == pytest.approx(best["score"])
 
 
 def test_training_resumes_after_a_kill(colours, tmp_path):
@@ -114,7 +134,8 @@ def test_training_resumes_after_a_kill(colours, tmp_path):
     assert [int(r["step"]) for r in rows] == [3, 6, 9]
     assert all(r["loss"] and r["val_loss"] for r in rows)
 
-    whole = load_file(tmp_path / "whole" / "final" / ADAPTER)
+    whole_dir = tmp_path / "whole"
+    whole = load_file(whole_dir / "final" / ADAPTER)
     resumed = load_file(out / "final" / ADAPTER)
     assert whole.keys() == resumed.keys()
     for name, tensor in whole.items():
@@ -122,6 +143,11 @@ def test_training_resumes_after_a_kill(colours, tmp_path):
     _, whole_rows = read_log(tmp_path / "whole" / "train_log.csv")
     for a, b in zip(rows, whole_rows, strict=True):
         assert float(a["val_loss"]) == pytest.approx(float(b["val_loss"]), rel=1e-4)
+        assert a["val_score"] == b["val_score"] != ""  # select: score, decided the same way
+    kept, whole_kept = (
+        json.loads((d / "best" / "best.json").read_text()) for d in (out, whole_dir)
+    )
+    assert (kept["step"], kept["score"]) == (whole_kept["step"], whole_kept["score"])
 
 
 def adapter(path):

@@ -11,7 +11,8 @@ from PIL import Image
 
 from medvlm.data.shards import build_shards
 from medvlm.io import read_jsonl, write_jsonl
-from medvlm.models.base import SplitData, get_family
+from medvlm.models.base import TRAIN_LOG_COLUMNS, SplitData, get_family
+from medvlm.models.keep import score_answers
 from medvlm.models.paligemma.checkpoint import read_npz
 from medvlm.models.paligemma.resume import saved_steps
 from medvlm.models.paligemma.settings import PaliGemmaRun
@@ -115,9 +116,11 @@ def test_training_writes_weights_and_log_and_learns(trained):
     with open(model_dir / "train_log.csv") as handle:
         reader = csv.DictReader(handle)
         rows = list(reader)
-    assert reader.fieldnames == ["step", "loss", "val_loss", "lr", "examples_per_s"]
+    assert reader.fieldnames == list(TRAIN_LOG_COLUMNS)
     assert [int(r["step"]) for r in rows] == [3, 6, 9, 12]
     assert [r["val_loss"] == "" for r in rows] == [True, False, True, False]
+    assert [r["val_score"] == "" for r in rows] == [True, False, True, False]
+    assert all(0 <= float(r["val_score"]) <= 1 for r in rows if r["val_score"])
     assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
     assert float(rows[1]["lr"]) > float(rows[-1]["lr"])  # cosine decay after the warm-up
 
@@ -130,6 +133,31 @@ def test_predictions_in_the_shared_format(setup, trained):
     assert [r["uid"] for r in rows] == [f"val/{i}" for i in range(8)]
     assert {"prediction", "parsed", "well_formed", "answer", "task"} <= set(rows[0])
     assert all(isinstance(r["prediction"], str) for r in rows)
+
+
+def val_answers(family, run, model_dir, val, out):
+    family.predict(run, model_dir, val, out)
+    return {row["uid"]: row["prediction"] for row in read_jsonl(out)}
+
+
+def test_the_kept_weights_are_the_best_scoring_ones(setup, tmp_path):
+    """select: score keeps the weights whose decoded validation answers scored highest: the
+    kept weights answer the validation sample (all 8 questions here) with exactly the best
+    logged score; select: final keeps the last weights."""
+    root, family, train, val = setup
+    run = make_run(root / "demo", steps=16, val_every=2, learning_rate=0.003)
+    family.train(run, train, val, tmp_path / "model", tmp_path / "resume")
+    with open(tmp_path / "model" / "train_log.csv") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["val_score"]]
+    scores = {int(r["step"]): float(r["val_score"]) for r in rows}
+    assert sorted(scores) == list(range(2, 17, 2))
+    assert len(set(scores.values())) > 1  # the answers changed as it learnt
+    answers = val_answers(family, run, tmp_path / "model", val, tmp_path / "best.jsonl")
+    assert score_answers(val.records(), answers).score == pytest.approx(max(scores.values()))
+
+    final = make_run(root / "demo", steps=16, val_every=2, learning_rate=0.003, select="final")
+    family.train(final, train, val, tmp_path / "final_model", tmp_path / "final_resume")
+    assert_same_weights(tmp_path / "model" / "final.npz", tmp_path / "final_model" / "best.npz")
 
 
 def test_run_settings_reject_unknown_keys(setup):

@@ -15,6 +15,7 @@ from medvlm.models.paligemma.locations import (
 )
 from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION, Record
 from medvlm.tasks import task_spec
+from medvlm.tasks.frame import NORMALIZED, PIXELS
 from medvlm.tasks.framing import image_size
 
 QUESTION = "Define the position of the lesion in this image using its bounding box coordinates."
@@ -98,10 +99,9 @@ def test_records_use_their_image_size_from_the_file_header(tmp_path):
     record = _record(tmp_path, DETECTION, "[0, 0, 150, 100]")
     assert image_size(record.image_paths[0]) == (300, 200)
     # 150/300*1023 = 511.5 -> 512 (x); 100/200*1023 -> 512 (y)
-    assert target_of(record, location_tokens=True) == (
-        "<loc0000><loc0000><loc0512><loc0512> object"
-    )
-    assert target_of(record) == "[0, 0, 150, 100]"
+    assert target_of(record, True, NORMALIZED) == "<loc0000><loc0000><loc0512><loc0512> object"
+    assert target_of(record, False, PIXELS) == "[0, 0, 150, 100]"
+    assert target_of(record, False, NORMALIZED) == "[0, 0, 500, 500]"  # 150/300, 100/200
     other = _record(tmp_path, CLASSIFICATION, "A")
     outputs = ["<loc0000><loc0000><loc0512><loc0512> object", "<loc0001> A"]
     assert answers_from_locations([record, other], outputs) == ["[0, 0, 150, 100]", "<loc0001> A"]

@@ -59,6 +59,21 @@ def test_loss_curves_skip_missing_values(tmp_path):
     assert png(out).shape == (450, 700, 3)  # 7 x 4.5 inches at 100 dpi
 
 
+def test_the_selection_score_is_drawn_on_its_own_axis(tmp_path):
+    header = "step,loss,val_loss,val_score,lr,examples_per_s\n"
+    scored, unscored = tmp_path / "scored.csv", tmp_path / "unscored.csv"
+    scored.write_text(header + "10,2.5,,,0.1,3\n20,2.0,2.2,0.25,0.1,3\n40,,2.6,0.75,,\n")
+    unscored.write_text(header + "10,2.5,,,0.1,3\n20,2.0,2.2,,0.1,3\n40,,2.6,,,\n")
+    curves = plot_loss({"run": scored}, tmp_path / "scored.png")
+    # the validation loss rises (2.2 -> 2.6) while the answers improve (0.25 -> 0.75)
+    assert curves["run"].val == [(20, 2.2), (40, 2.6)]
+    assert curves["run"].score == [(20, 0.25), (40, 0.75)]
+    assert plot_loss({"run": unscored}, tmp_path / "unscored.png")["run"].score == []
+    with_score, without = png(tmp_path / "scored.png"), png(tmp_path / "unscored.png")
+    assert with_score.shape == without.shape
+    assert (with_score != without).any(axis=2).sum() > 1000  # a second axis, a third curve
+
+
 def test_loss_runs_picks_and_orders_runs_on_a_log_scale(tmp_path):
     a, b = tmp_path / "a.csv", tmp_path / "b.csv"
     a.write_text(LOG)

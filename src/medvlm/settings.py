@@ -25,10 +25,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from medvlm.records import CLASSIFICATION, COUNTING, MULTI_LABEL, REGRESSION, TASK_TYPES
+from medvlm.tasks.frame import FRAMES, NORMALIZED
 
 # New tokens for the short answers (labels and numbers), the same in both families; each adds
 # its own budgets for boxes and reports, whose length depends on the tokenizer.
 SHORT_ANSWER_TOKENS = {CLASSIFICATION: 24, MULTI_LABEL: 64, COUNTING: 12, REGRESSION: 16}
+SELECT = ("score", "loss", "final")  # train.select: see medvlm.models.keep
 
 
 class SettingError(ValueError):
@@ -195,8 +197,17 @@ class SharedTrainSettings(Settings):
     lora_rank: rank of the LoRA factors; a family without LoRA by default uses 0 for "off".
     lora_alpha: LoRA scale numerator: the update is ``lora_alpha / lora_rank * A @ B`` (16).
     lora_targets: what LoRA wraps, as names matched fully by a regex (see each family).
-    val_every: validation loss every this many updates, and after the last (50).
-    val_examples: validate on the first this many validation questions; null = all.
+    val_every: validation every this many updates, and after the last (50): the loss and, with
+        ``select: score``, the selection score of decoded answers.
+    val_examples: validate on a fixed, seeded sample of this many validation questions, the task
+        types taking turns (:func:`medvlm.models.keep.validation_sample`); null = all.
+    select: which weights the run keeps as ``best`` (:mod:`medvlm.models.keep`): "score" (the
+        highest selection score of the decoded validation sample, ties to the lower loss),
+        "loss" (the lowest validation loss) or "final" (the last weights).
+    box_frame: the frame of JSON box targets and answers (:mod:`medvlm.tasks.frame`):
+        "normalized" (integers 0 to 1000 across the image as the model sees it) or "pixels" (of
+        the original image, which the model does not see); answers go back to original pixels
+        before anything scores them. PaliGemma's location tokens, where on, replace it.
     save_every: resume state every this many updates (50).
     log_every: a ``train_log.csv`` row every this many updates (10).
     activation_checkpointing: recompute activations in the backward pass instead of keeping
@@ -221,6 +232,8 @@ class SharedTrainSettings(Settings):
     weight_decay: float = 0.0
     lora_alpha: float = 16.0
     val_every: int = 50
+    select: str = "score"
+    box_frame: str = NORMALIZED
     save_every: int = 50
     log_every: int = 10
     nodes: int = 1
@@ -229,6 +242,8 @@ class SharedTrainSettings(Settings):
     def validate(self) -> None:
         super().validate()
         check(self.steps is None or self.steps >= 1, "steps", "must be at least 1")
+        check_choice(self.select, SELECT, "select")
+        check_choice(self.box_frame, FRAMES, "box_frame")
         for key in ("batch_size", "val_every", "save_every", "log_every", "nodes", "processes"):
             check(getattr(self, key) >= 1, key, "must be at least 1")
         check(self.learning_rate > 0, "learning_rate", "must be positive")
@@ -251,8 +266,8 @@ class SharedDecodeSettings(Settings):
     batch_size: questions per batch; a batch holds one task type only.
     max_new_tokens: new tokens per task type, merged over the family's
         ``DEFAULT_MAX_NEW_TOKENS`` (so a config names only the task types it changes).
-    weights: which weights of the training run answer: "best" (see the family's selection)
-        or "final".
+    weights: which weights of the training run answer: "best" (the ones ``train.select``
+        kept) or "final".
     constrained: decode under each question's output grammar, so every answer is well-formed
         and complete within ``max_new_tokens`` (True; see medvlm.constrain).
     """

@@ -42,6 +42,7 @@ NUMBERS = {
     PIXELS: f"/0|[1-9][0-9]{{0,{COORDINATE_DIGITS - 1}}}/",
     NORMALIZED: f"/0|[1-9][0-9]{{0,{len(str(NORMALIZED_MAX)) - 2}}}|{NORMALIZED_MAX}/",
 }
+LARGEST = {PIXELS: 10**COORDINATE_DIGITS - 1, NORMALIZED: NORMALIZED_MAX}  # of NUMBERS
 COUNT = "0|[1-9][0-9]{0,6}"
 MEASURE = "-?(0|[1-9][0-9]{0,3})(\\.[0-9]{1,3})?%?"
 # Report text: printable ASCII without "<" (chat and special-token markers) or "`" (code

@@ -84,7 +84,7 @@ class RowConstraint:
         """Drop from a row of the mask the tokens that would put a box's corners out of order."""
         for token in np.flatnonzero(allowed):
             text = self.vocab.text(int(token))
-            if text and not still_ordered(self.text + text):
+            if text and not still_ordered(self.text + text, self.language.frame):
                 allowed[token] = False
 
 

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 # ``train_log.csv``, which both families write into a run's output and the loss plot reads: one
 # row per logged update; a cell is empty where that value was not measured at that step.
 TRAIN_LOG = "train_log.csv"
-TRAIN_LOG_COLUMNS = ("step", "loss", "val_loss", "lr", "examples_per_s")
+# val_score: the selection score of the decoded validation sample (medvlm.models.keep).
+TRAIN_LOG_COLUMNS = ("step", "loss", "val_loss", "val_score", "lr", "examples_per_s")
 
 
 def write_train_log(path: Path, rows: list[dict]) -> None:

@@ -6,19 +6,22 @@ from pathlib import Path
 
 from medvlm.models.base import get_family
 from medvlm.records import Record, read_records
-from medvlm.tasks import task_spec
+from medvlm.tasks.frame import FRAMES
+from medvlm.tasks.framing import BOX_TASKS, frame_prompt, frame_target
 
 
 def vocab_texts(records: list[Record]) -> list[str]:
-    """Every prompt and training target of the records: what a demo tokenizer must cover."""
+    """Every prompt and training target of the records, boxes in every frame: what a demo
+    tokenizer must cover."""
     texts = []
     for record in records:
-        spec = task_spec(record.task)
-        texts.append(spec.prompt(record.question))
-        try:
-            texts.append(spec.target(record.answer, record.question))
-        except ValueError:
-            texts.append(record.answer)
+        frames = FRAMES if record.task in BOX_TASKS else FRAMES[:1]
+        for frame in frames:
+            texts.append(frame_prompt(record, frame))
+            try:
+                texts.append(frame_target(record, frame))
+            except ValueError:
+                texts.append(record.answer)
     return texts
 
 

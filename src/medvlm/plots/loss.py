@@ -1,8 +1,11 @@
-"""Training and validation loss curves from ``train_log.csv`` (one file per run).
+"""Training and validation loss curves, and the validation selection score, from
+``train_log.csv`` (one file per run).
 
 The log's columns are :data:`medvlm.models.base.TRAIN_LOG_COLUMNS`; a cell is empty where that
 value was not measured at that step (validation runs every few steps; a row may also carry only
-a validation loss). Empty cells are left out of the curve, never drawn as zero.
+a validation loss). Empty cells are left out of the curve, never drawn as zero. The selection
+score (``val_score``, 0 to 1, higher is better; :mod:`medvlm.models.keep`) goes on its own axis
+on the right, so the two can be read side by side: the loss may rise while the answers improve.
 """
 
 from __future__ import annotations
@@ -11,11 +14,12 @@ import csv
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from medvlm.plots.style import Palette, colours_for, new_figure, save_png
 
-LOG_COLUMNS = ("step", "loss", "val_loss")  # the columns of TRAIN_LOG_COLUMNS drawn here
+LOG_COLUMNS = ("step", "loss", "val_loss")  # the columns of TRAIN_LOG_COLUMNS a log must have
+SCORE_COLUMN = "val_score"  # drawn where the log has it
 
 
 @dataclass(frozen=True)
@@ -24,6 +28,7 @@ class LossCurves:
 
     train: list[tuple[int, float]]
     val: list[tuple[int, float]]
+    score: list[tuple[int, float]] = field(default_factory=list)
 
 
 def _number(text: str, path, line: int, column: str) -> float | None:
@@ -46,21 +51,21 @@ def read_train_log(path: str | os.PathLike) -> LossCurves:
             missing = [c for c in LOG_COLUMNS if c not in (reader.fieldnames or ())]
             if missing:
                 raise ValueError(f"training log {path} has no column {', '.join(missing)}")
-            train, val = [], []
+            train, val, score = [], [], []
             for row in reader:
                 line = reader.line_num
                 step = _number(row["step"] or "", path, line, "step")
                 if step is None:
                     raise ValueError(f"{path}:{line}: the step is empty")
-                for column, points in (("loss", train), ("val_loss", val)):
-                    value = _number(row[column] or "", path, line, column)
+                for column, points in (("loss", train), ("val_loss", val), (SCORE_COLUMN, score)):
+                    value = _number(row.get(column) or "", path, line, column)
                     if value is not None:
                         points.append((int(step), value))
     except FileNotFoundError:
         raise ValueError(f"training log {path} does not exist") from None
     if not train and not val:
         raise ValueError(f"training log {path} holds no loss value")
-    return LossCurves(train=train, val=val)
+    return LossCurves(train=train, val=val, score=score)
 
 
 def plot_loss(
@@ -71,7 +76,8 @@ def plot_loss(
     log_scale: bool = False,
     palette: Palette | None = None,
 ) -> dict[str, LossCurves]:
-    """Plot training (solid) and validation (dashed, dots) loss against step, a colour per run.
+    """Plot training (solid) and validation (dashed, dots) loss against step, a colour per run,
+    and the validation selection score (dotted, squares) on a 0-1 axis on the right.
 
     ``train_logs`` maps run name -> ``train_log.csv``; give one run for a figure per run, or
     several for all in one. ``runs`` picks and orders the runs drawn (default: all, in mapping
@@ -93,12 +99,24 @@ def plot_loss(
             if points:
                 steps, values = zip(*points, strict=True)
                 axes.plot(steps, values, style, color=colours[run], label=f"{run} ({kind})", ms=4)
+    handles, labels = axes.get_legend_handles_labels()
+    scored = {run: curve.score for run, curve in curves.items() if curve.score}
+    if scored:
+        right = axes.twinx()
+        for run, points in scored.items():
+            steps, values = zip(*points, strict=True)
+            right.plot(steps, values, ":s", color=colours[run], label=f"{run} (val score)", ms=4)
+        right.set_ylim(0, 1)
+        right.set_ylabel("validation selection score (higher is better)")
+        more_handles, more_labels = right.get_legend_handles_labels()
+        handles, labels = handles + more_handles, labels + more_labels
     if log_scale:
         axes.set_yscale("log")
     axes.set_xlabel("training step")
     axes.set_ylabel("loss" + (" (log scale)" if log_scale else ""))
-    axes.set_title("Training and validation loss" + (f": {chosen[0]}" if len(chosen) == 1 else ""))
+    title = "Training and validation loss" + (", selection score" if scored else "")
+    axes.set_title(title + (f": {chosen[0]}" if len(chosen) == 1 else ""))
     axes.grid(alpha=0.3)
-    axes.legend(fontsize="small")
+    axes.legend(handles, labels, fontsize="small")
     save_png(figure, out_path)
     return curves

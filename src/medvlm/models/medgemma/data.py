@@ -17,12 +17,13 @@ from PIL import Image
 
 from medvlm.models.base import SplitData
 from medvlm.records import Record
-from medvlm.tasks import task_spec
+from medvlm.tasks.framing import frame_prompt, frame_target
 
 
-def prompt_messages(record: Record, n_images: int) -> list[dict]:
-    """The user turn: ``n_images`` image placeholders, then the task's prompt for the question."""
-    text = task_spec(record.task).prompt(record.question)
+def prompt_messages(record: Record, n_images: int, frame: str) -> list[dict]:
+    """The user turn: ``n_images`` image placeholders, then the task's prompt for the question
+    (boxes named in ``frame``)."""
+    text = frame_prompt(record, frame)
     return [
         {
             "role": "user",
@@ -34,9 +35,10 @@ def prompt_messages(record: Record, n_images: int) -> list[dict]:
     ]
 
 
-def completion_messages(record: Record) -> list[dict]:
-    """The assistant turn: the answer as the task's parser expects to read it back."""
-    target = task_spec(record.task).target(record.answer, record.question)
+def completion_messages(record: Record, frame: str) -> list[dict]:
+    """The assistant turn: the answer as the task's parser expects to read it back, boxes in
+    ``frame``."""
+    target = frame_target(record, frame)
     return [{"role": "assistant", "content": [{"type": "text", "text": target}]}]
 
 
@@ -52,11 +54,13 @@ def batch_images(batch: dict) -> list[list[Image.Image]]:
 
 
 class ExampleSource:
-    """Builds examples of one split on demand, by record uid, from its shard."""
+    """Builds examples of one split on demand, by record uid, from its shard; boxes in
+    ``frame``."""
 
-    def __init__(self, data: SplitData):
+    def __init__(self, data: SplitData, frame: str):
         self.loader = data.loader(1, shuffle=False, dtype="uint8")
         self.records = {record.uid: record for record in self.loader.records}
+        self.frame = frame
 
     @property
     def uids(self) -> list[str]:
@@ -69,21 +73,19 @@ class ExampleSource:
         return {
             "images": images,
             "prompt": [
-                prompt_messages(r, len(views)) for r, views in zip(records, images, strict=True)
+                prompt_messages(r, len(views), self.frame)
+                for r, views in zip(records, images, strict=True)
             ],
-            "completion": [completion_messages(r) for r in records],
+            "completion": [completion_messages(r, self.frame) for r in records],
         }
 
 
-def sft_dataset(data: SplitData, max_examples: int | None = None):
-    """A ``datasets.Dataset`` of the split's uids whose rows are built lazily into examples.
-
-    ``max_examples`` keeps the first ones in split order (a fixed validation subset).
-    """
+def sft_dataset(data: SplitData, frame: str, uids: Sequence[str] | None = None):
+    """A ``datasets.Dataset`` of the split's uids (or of ``uids``, e.g. a fixed validation
+    sample) whose rows are built lazily into examples with boxes in ``frame``."""
     from datasets import Dataset
 
-    source = ExampleSource(data)
-    uids = source.uids[:max_examples] if max_examples else source.uids
-    dataset = Dataset.from_dict({"uid": uids})
+    source = ExampleSource(data, frame)
+    dataset = Dataset.from_dict({"uid": list(source.uids if uids is None else uids)})
     dataset.set_transform(lambda columns: source.examples(columns["uid"]))
     return dataset

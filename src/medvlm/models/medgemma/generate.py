@@ -22,11 +22,14 @@ class LogitsProcessorFactory(Protocol):
         """The logits processors for one batch."""
 
 
-def prompt_texts(processor, records: Sequence[Record], images: Sequence[list]) -> list[str]:
-    """Chat-formatted prompts ending with the model's turn, one image placeholder per view."""
+def prompt_texts(
+    processor, records: Sequence[Record], images: Sequence[list], frame: str
+) -> list[str]:
+    """Chat-formatted prompts ending with the model's turn, one image placeholder per view,
+    boxes asked for in ``frame``."""
     return [
         processor.apply_chat_template(
-            prompt_messages(record, len(views)), add_generation_prompt=True, tokenize=False
+            prompt_messages(record, len(views), frame), add_generation_prompt=True, tokenize=False
         )
         for record, views in zip(records, images, strict=True)
     ]
@@ -38,11 +41,12 @@ def generate_batch(
     records: Sequence[Record],
     images: Sequence[list[Image.Image]],
     max_new_tokens: int,
+    frame: str,
     logits_processor_factory: LogitsProcessorFactory | None = None,
 ) -> list[str]:
-    """The decoded new text of each record, greedy."""
+    """The decoded new text of each record, greedy (boxes asked for in ``frame``)."""
     new_ids = generate_ids(
-        model, processor, records, images, max_new_tokens, logits_processor_factory
+        model, processor, records, images, max_new_tokens, frame, logits_processor_factory
     )
     return processor.batch_decode(new_ids, skip_special_tokens=True)
 
@@ -53,6 +57,7 @@ def generate_ids(
     records: Sequence[Record],
     images: Sequence[list[Image.Image]],
     max_new_tokens: int,
+    frame: str,
     logits_processor_factory: LogitsProcessorFactory | None = None,
 ):
     """The new token ids ``[B, T]`` of each record, greedy (pad after a record's end)."""
@@ -61,7 +66,7 @@ def generate_ids(
 
     inputs = processor(
         images=[list(views) for views in images],
-        text=prompt_texts(processor, records, images),
+        text=prompt_texts(processor, records, images, frame),
         padding=True,
         padding_side="left",
         add_special_tokens=False,  # the chat template already starts with <bos>

@@ -7,11 +7,14 @@ processors; the answers go back into split order and end in the shared predictio
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 from tqdm import tqdm
 
+from medvlm.metrics.selection import Selection
 from medvlm.models.base import SplitData
+from medvlm.models.keep import score_answers
 from medvlm.models.medgemma.data import batch_images
 from medvlm.models.medgemma.generate import LogitsProcessorFactory, generate_batch
 from medvlm.models.medgemma.model import (
@@ -22,6 +25,8 @@ from medvlm.models.medgemma.model import (
 )
 from medvlm.models.medgemma.settings import MedGemmaRun
 from medvlm.predictions import write_predictions
+from medvlm.records import Record
+from medvlm.tasks.framing import answers_in_pixels
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +64,73 @@ def task_batches(records, batch_size: int) -> list[list[int]]:
     ]
 
 
+def constraint_factory(cfg: MedGemmaRun) -> LogitsProcessorFactory | None:
+    """Logits processors that keep each answer in its question's output grammar (boxes in the
+    run's frame), or None when the run decodes freely."""
+    if not cfg.decode.constrained:
+        return None
+    from medvlm.constrain.torch_processor import ConstraintFactory
+
+    return ConstraintFactory(cfg.decode.max_new_tokens, cfg.train.box_frame)
+
+
+def answer_records(
+    model,
+    processor,
+    cfg: MedGemmaRun,
+    loader,
+    records: Sequence[Record],
+    factory: LogitsProcessorFactory | None,
+    progress: bool = False,
+) -> dict[str, str]:
+    """Raw generated text per uid for ``records`` (images read through ``loader``)."""
+    answers = {}
+    batches = task_batches(records, cfg.decode.batch_size)
+    for positions in tqdm(batches, desc="predict", disable=not progress):
+        batch = [records[p] for p in positions]
+        images = batch_images(loader.read_images([r.uid for r in batch]))
+        texts = generate_batch(
+            model,
+            processor,
+            batch,
+            images,
+            cfg.decode.max_new_tokens[batch[0].task],
+            cfg.train.box_frame,
+            factory,
+        )
+        for record, text in zip(batch, texts, strict=True):
+            answers[record.uid] = text
+    return answers
+
+
+def pixel_answers(records: Sequence[Record], raw: dict[str, str], frame: str) -> dict[str, str]:
+    """Answers with boxes brought back from ``frame`` to pixels of the original image."""
+    answered = [r for r in records if r.uid in raw]
+    converted = answers_in_pixels(answered, [raw[r.uid] for r in answered], frame)
+    return {r.uid: text for r, text in zip(answered, converted, strict=True)}
+
+
+class ValidationScorer:
+    """Answers a fixed validation sample with the model being trained and scores the answers
+    (:mod:`medvlm.models.keep`); the model goes back to training mode afterwards."""
+
+    def __init__(self, cfg: MedGemmaRun, processor, loader, records: Sequence[Record]):
+        self.cfg, self.processor, self.loader, self.records = cfg, processor, loader, records
+        self.factory = constraint_factory(cfg)
+
+    def __call__(self, model) -> Selection:
+        training = model.training
+        model.eval()
+        try:
+            raw = answer_records(
+                model, self.processor, self.cfg, self.loader, self.records, self.factory
+            )
+        finally:
+            model.train(training)
+        answers = pixel_answers(self.records, raw, self.cfg.train.box_frame)
+        return score_answers(self.records, answers)
+
+
 def predict(
     run: dict,
     model_dir: Path,
@@ -69,28 +141,14 @@ def predict(
     """Write the predictions file for ``data``; return the number of questions answered.
 
     Without a factory of its own, a run with ``decode.constrained`` generates under each
-    question's output grammar (:mod:`medvlm.constrain`).
+    question's output grammar (:mod:`medvlm.constrain`). Boxes written in the run's frame go
+    back to pixels of the original image; the output as generated is kept as well.
     """
     cfg = MedGemmaRun.from_run(run)
-    if logits_processor_factory is None and cfg.decode.constrained:
-        from medvlm.constrain.torch_processor import ConstraintFactory
-
-        logits_processor_factory = ConstraintFactory(cfg.decode.max_new_tokens)
+    factory = logits_processor_factory or constraint_factory(cfg)
     model, processor = load_for_inference(cfg, model_dir)
     loader = data.loader(1, shuffle=False, dtype="uint8")
-    records = loader.records
-    answers = {}
-    for positions in tqdm(task_batches(records, cfg.decode.batch_size), desc="predict"):
-        batch = [records[p] for p in positions]
-        images = batch_images(loader.read_images([r.uid for r in batch]))
-        texts = generate_batch(
-            model,
-            processor,
-            batch,
-            images,
-            cfg.decode.max_new_tokens[batch[0].task],
-            logits_processor_factory,
-        )
-        for record, text in zip(batch, texts, strict=True):
-            answers[record.uid] = text
-    return write_predictions(data.records(), answers, out_path)
+    raw = answer_records(model, processor, cfg, loader, loader.records, factory, progress=True)
+    records = data.records()
+    answers = pixel_answers(records, raw, cfg.train.box_frame)
+    return write_predictions(records, answers, out_path, raw=raw)

@@ -51,7 +51,8 @@ class TrainSettings(SharedTrainSettings):
     (``lora_rank`` >= 1, 16); ``lora_targets`` is "all-linear" (the default: every linear
     layer of the language model), a regex matched fully against module names, or a list of
     module names (PEFT's ``target_modules``); ``warmup_fraction`` 0.03; ``max_grad_norm`` 0.3;
-    ``val_examples`` 256; ``activation_checkpointing`` on.
+    ``activation_checkpointing`` on. MedGemma has no location tokens: its boxes are JSON in
+    ``box_frame``.
 
     lora_dropout: dropout on the LoRA input (0.05).
     lr_scheduler: a transformers scheduler name ("linear").
@@ -102,7 +103,7 @@ class TrainSettings(SharedTrainSettings):
 class DecodeSettings(SharedDecodeSettings):
     """Greedy batched generation (shared keys: ``SharedDecodeSettings``).
 
-    batch_size: questions per ``generate`` call (8). weights "best": the lowest validation loss.
+    batch_size: questions per ``generate`` call (8).
     merge_adapter: fold the LoRA weights into the base model before generating (faster, same
         greedy output).
     attn_implementation: attention kernel for generation ("sdpa").

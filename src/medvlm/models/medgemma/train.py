@@ -1,7 +1,8 @@
 """LoRA fine-tuning of a local Gemma 3 checkpoint with TRL's ``SFTTrainer``.
 
 Only the answer tokens carry loss (prompt/completion examples, see :mod:`.data`). Writes to
-``out_dir``: ``final/`` and ``best/`` (LoRA adapters, best by validation loss), ``train_log.csv``.
+``out_dir``: ``final/`` and ``best/`` (LoRA adapters; ``best`` is the one ``train.select`` keeps,
+see :mod:`medvlm.models.keep`), ``train_log.csv``.
 Resume state (trainer checkpoints and the best adapter so far) lives in ``resume_dir`` under the
 run's training fingerprint (:mod:`medvlm.models.base`) until the outputs are complete; rerunning
 after a kill continues from its last complete checkpoint.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import asdict
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -30,6 +32,7 @@ from medvlm.models.base import (
     release_resume_dir,
     training_fingerprint,
 )
+from medvlm.models.keep import Candidate, is_better, validation_sample
 from medvlm.models.medgemma.checkpoints import (
     MarkComplete,
     copy_dir,
@@ -37,8 +40,9 @@ from medvlm.models.medgemma.checkpoints import (
 )
 from medvlm.models.medgemma.data import sft_dataset
 from medvlm.models.medgemma.model import has_gpu, load_model, load_processor
+from medvlm.models.medgemma.predict import ValidationScorer
 from medvlm.models.medgemma.settings import MedGemmaRun, TrainSettings
-from medvlm.models.medgemma.train_log import TrainLog, write_history
+from medvlm.models.medgemma.train_log import SCORE_KEY, TrainLog, write_history
 
 log = logging.getLogger(__name__)
 
@@ -47,24 +51,39 @@ BEST_INFO = "best.json"
 
 
 class KeepBest(TrainerCallback):
-    """Saves the adapter whenever validation loss reaches a new minimum of the run's history.
+    """Keeps the adapter ``train.select`` picks (:mod:`medvlm.models.keep`) in ``best_dir``.
 
-    The minimum is taken over the trainer state's log history, which resume checkpoints carry,
-    so a resumed run decides exactly as an uninterrupted one would.
+    With ``select: score`` every evaluation also answers the validation sample with ``scorer``
+    and writes the selection score into the log history next to the validation loss. The choice
+    is made over that history, which resume checkpoints carry, so a resumed run decides exactly
+    as an uninterrupted one would. ``select: final`` keeps nothing here (the final adapter is
+    the best).
     """
 
-    def __init__(self, best_dir: Path):
-        self.best_dir = best_dir
+    def __init__(self, best_dir: Path, select: str, scorer: ValidationScorer | None = None):
+        self.best_dir, self.select, self.scorer = best_dir, select, scorer
 
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         loss = (metrics or {}).get("eval_loss")
-        if loss is None or not state.is_world_process_zero:
+        if loss is None or not state.is_world_process_zero or self.select == "final":
             return
-        history = [entry["eval_loss"] for entry in state.log_history if "eval_loss" in entry]
-        if loss <= min(history) or not (self.best_dir / BEST_INFO).is_file():
+        entry = state.log_history[-1]  # the evaluation just logged
+        if self.select == "score" and self.scorer is not None and "eval_loss" in entry:
+            entry[SCORE_KEY] = self.scorer(model).score
+        evaluations = [
+            Candidate(e["step"], e["eval_loss"], e.get(SCORE_KEY))
+            for e in state.log_history
+            if "eval_loss" in e
+        ]
+        best = None
+        for candidate in evaluations[:-1]:
+            if is_better(self.select, candidate, best):
+                best = candidate
+        current = Candidate(state.global_step, loss, entry.get(SCORE_KEY))
+        if is_better(self.select, current, best) or not (self.best_dir / BEST_INFO).is_file():
             with atomic_dir(self.best_dir) as tmp:
                 model.save_pretrained(tmp)
-                write_json(tmp / BEST_INFO, {"step": state.global_step, "val_loss": loss})
+                write_json(tmp / BEST_INFO, asdict(current))
 
 
 def lora_config(cfg: TrainSettings):
@@ -125,16 +144,23 @@ def build_trainer(
     out_dir, resume_dir = Path(out_dir), Path(resume_dir)
     args = sft_config(cfg, resume_dir)
     examples_per_update = cfg.train.batch_size * cfg.train.grad_accum * args.world_size
+    frame = cfg.train.box_frame
+    processor = load_processor(cfg.checkpoint)
+    val_loader = val_data.loader(1, shuffle=False, dtype="uint8")
+    sample = validation_sample(val_loader.records, cfg.train.val_examples, cfg.seed)
+    scorer = None
+    if cfg.train.select == "score":
+        scorer = ValidationScorer(cfg, processor, val_loader, sample)
     return SFTTrainer(
         model=load_model(cfg.checkpoint, cfg.train.attn_implementation),
         args=args,
-        train_dataset=sft_dataset(train_data),
-        eval_dataset=sft_dataset(val_data, cfg.train.val_examples),
-        processing_class=load_processor(cfg.checkpoint),
+        train_dataset=sft_dataset(train_data, frame),
+        eval_dataset=sft_dataset(val_data, frame, [r.uid for r in sample]),
+        processing_class=processor,
         peft_config=lora_config(cfg.train),
-        callbacks=[
+        callbacks=[  # KeepBest first: TrainLog's throughput leaves out its answering time
+            KeepBest(resume_dir / BEST, cfg.train.select, scorer),
             TrainLog(out_dir / TRAIN_LOG, examples_per_update),
-            KeepBest(resume_dir / BEST),
             MarkComplete(),
         ],
     )
@@ -171,6 +197,7 @@ def train(
     if trainer.is_world_process_zero():
         with atomic_dir(out_dir / FINAL) as tmp:
             trainer.model.save_pretrained(tmp)
-        copy_dir(resume_dir / BEST, out_dir / BEST)
+        kept = out_dir / FINAL if cfg.train.select == "final" else resume_dir / BEST
+        copy_dir(kept, out_dir / BEST)
         write_history(out_dir / TRAIN_LOG, trainer.state.log_history)
         release_resume_dir(resume_dir)

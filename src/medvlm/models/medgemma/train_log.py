@@ -14,6 +14,7 @@ from transformers import TrainerCallback
 from medvlm.models.base import TRAIN_LOG_COLUMNS, write_train_log
 
 THROUGHPUT_KEY = "examples_per_s"
+SCORE_KEY = "eval_score"  # the selection score KeepBest adds to an evaluation's entry
 
 
 def log_rows(log_history: list[dict]) -> list[dict]:
@@ -31,6 +32,8 @@ def log_rows(log_history: list[dict]) -> list[dict]:
             row["examples_per_s"] = entry.get(THROUGHPUT_KEY, "")
         if "eval_loss" in entry:
             row["val_loss"] = entry["eval_loss"]
+            score = entry.get(SCORE_KEY)
+            row["val_score"] = "" if score is None else score
     return [rows[step] for step in sorted(rows)]
 
 

@@ -12,30 +12,33 @@ from medvlm.models.paligemma.locations import LOC_TASKS, location_target
 from medvlm.models.paligemma.settings import TrainSettings
 from medvlm.models.paligemma.tokenizer import Tokenizer
 from medvlm.records import Record
-from medvlm.tasks import task_spec
-from medvlm.tasks.framing import record_size
+from medvlm.tasks.framing import frame_prompt, frame_target, record_size
 
 log = logging.getLogger(__name__)
 
 
-def prompt_of(record: Record, template: str) -> str:
-    return template.format(prompt=task_spec(record.task).prompt(record.question))
+def prompt_of(record: Record, template: str, frame: str) -> str:
+    """The model's prompt: the task's prompt (boxes named in ``frame``) in the template."""
+    return template.format(prompt=frame_prompt(record, frame))
 
 
-def target_of(record: Record, location_tokens: bool = False) -> str:
-    """The training target; detection boxes in location tokens when ``location_tokens``."""
+def target_of(record: Record, location_tokens: bool, frame: str) -> str:
+    """The training target; detection boxes in location tokens when ``location_tokens``, else
+    JSON boxes in ``frame``."""
     if location_tokens and record.task in LOC_TASKS:
         return location_target(record.task, record.answer, record.question, record_size(record))
-    return task_spec(record.task).target(record.answer, record.question)
+    return frame_target(record, frame)
 
 
-def targets_of(records: Sequence[Record], location_tokens: bool = False) -> dict[str, str | None]:
+def targets_of(
+    records: Sequence[Record], location_tokens: bool, frame: str
+) -> dict[str, str | None]:
     """Training target per uid; None (logged) when the task cannot read the reference answer
-    (or, with location tokens, the image size cannot be read)."""
+    (or, with location tokens or normalised boxes, the image size cannot be read)."""
     targets = {}
     for record in records:
         try:
-            targets[record.uid] = target_of(record, location_tokens)
+            targets[record.uid] = target_of(record, location_tokens, frame)
         except ValueError as error:
             log.warning("%s: no training target, left out of the loss (%s)", record.uid, error)
             targets[record.uid] = None
@@ -56,18 +59,20 @@ class Batcher:
         template: str,
         seqlen: int,
         multi_image: str,
-        location_tokens: bool = False,
+        location_tokens: bool,
+        frame: str,
     ):
         self.tokenizer, self.loader = tokenizer, loader
         self.template, self.seqlen, self.multi_image = template, seqlen, multi_image
         self.records = {r.uid: r for r in loader.records}
-        self.targets = targets_of(loader.records, location_tokens)
+        self.frame = frame
+        self.targets = targets_of(loader.records, location_tokens, frame)
         self.truncated = 0
 
     @classmethod
     def for_training(cls, tokenizer: Tokenizer, loader, settings: TrainSettings) -> Batcher:
         """The batcher of a loader under a run's training settings (template, seqlen,
-        multi-image layout, location-token targets)."""
+        multi-image layout, location-token targets, box frame)."""
         return cls(
             tokenizer,
             loader,
@@ -75,6 +80,7 @@ class Batcher:
             settings.seqlen,
             settings.multi_image,
             settings.location_tokens,
+            settings.box_frame,
         )
 
     def __call__(self, uids: Sequence[str], rows: int) -> dict:
@@ -83,7 +89,7 @@ class Batcher:
         real = np.arange(rows) < len(uids)
         uids = list(uids) + [uids[0]] * (rows - len(uids))
         records = [self.records[uid] for uid in uids]
-        prefixes = [prompt_of(r, self.template) for r in records]
+        prefixes = [prompt_of(r, self.template, self.frame) for r in records]
         suffixes = [self.targets[r.uid] or "" for r in records]
         text = training_text(self.tokenizer, prefixes, suffixes, self.seqlen)
         self.truncated += text.truncated

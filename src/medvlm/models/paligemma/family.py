@@ -5,13 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import shutil
-from collections import defaultdict
 from pathlib import Path
 
 import jax
 import ml_dtypes
 import numpy as np
-from tqdm import tqdm
 
 from medvlm.io import atomic_path, write_json
 from medvlm.models.base import (
@@ -20,7 +18,14 @@ from medvlm.models.base import (
     release_resume_dir,
     training_fingerprint,
 )
+from medvlm.models.keep import validation_sample
 from medvlm.models.launch import in_worker
+from medvlm.models.paligemma.answer import (
+    ValidationScorer,
+    answer_records,
+    constraint_vocabulary,
+    pixel_answers,
+)
 from medvlm.models.paligemma.checkpoint import (
     CONFIG_NAME,
     checkpoint_files,
@@ -29,11 +34,9 @@ from medvlm.models.paligemma.checkpoint import (
     save_params,
 )
 from medvlm.models.paligemma.config import PaliGemmaConfig, tiny
-from medvlm.models.paligemma.decode import Decoder, decode_text
+from medvlm.models.paligemma.decode import Decoder
 from medvlm.models.paligemma.distributed import ProcessRows, barrier, is_main
-from medvlm.models.paligemma.examples import Batcher, prompt_of
-from medvlm.models.paligemma.inputs import batch_images, prompt_text
-from medvlm.models.paligemma.locations import LOC_TASKS, answers_from_locations
+from medvlm.models.paligemma.examples import Batcher
 from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.params import cast, flatten, infer_config, init_params, unflatten
 from medvlm.models.paligemma.settings import DemoSettings, PaliGemmaRun
@@ -124,19 +127,23 @@ class PaliGemmaFamily:
         loader_options = dict(seed=settings.seed, shuffle=True, drop_last=True)
         train_loader = train.loader(ts.batch_size, **loader_options)
         batcher = ProcessRows(Batcher.for_training(tokenizer, train_loader, ts), rows)
+        val_batcher, sample, scorer = None, [], None
         try:
             val_loader = val.loader(ts.batch_size, shuffle=False)
         except ValueError as error:
-            log.warning("no validation loss: %s", error)
-            val_batcher = None
+            log.warning("no validation: %s", error)
         else:
             val_batcher = ProcessRows(Batcher.for_training(tokenizer, val_loader, ts), rows)
+            sample = validation_sample(val_loader.records, ts.val_examples, settings.seed)
+            if ts.select == "score":
+                decoder = Decoder(PaliGemma(config), None)
+                scorer = ValidationScorer(decoder, tokenizer, settings, val_loader)
         if is_main():
             files = [path for path in (npz, tokenizer_path, config_json) if path is not None]
             fingerprint = training_fingerprint(settings, files, npz.parent, train, val)
             claim_resume_dir(resume_dir, fingerprint)
         barrier("resume state claimed")
-        fit(trainer, batcher, val_batcher, out_dir, resume_dir)
+        fit(trainer, batcher, val_batcher, out_dir, resume_dir, sample, scorer)
         barrier("trained")  # every process is done with the resume state
         if is_main():
             write_json(out_dir / CONFIG_NAME, config.to_json())
@@ -159,63 +166,11 @@ class PaliGemmaFamily:
         _check_image_size(config, settings.image_size, npz)
         tokenizer = Tokenizer(tokenizer_path)
         decoder = Decoder(PaliGemma(config), load_params(npz, config))
-        raw = predict_texts(decoder, tokenizer, settings, data)
+        loader = data.loader(settings.decode.batch_size, shuffle=False)
+        vocab = constraint_vocabulary(tokenizer, settings)
+        raw = answer_records(
+            decoder, tokenizer, settings, loader, loader.records, vocab, progress=True
+        )
         records = data.records()
-        answers = raw
-        if settings.train.location_tokens:
-            answered = [r for r in records if r.uid in raw]
-            converted = answers_from_locations(answered, [raw[r.uid] for r in answered])
-            answers = {r.uid: text for r, text in zip(answered, converted, strict=True)}
+        answers = pixel_answers(records, raw, settings.train)
         write_predictions(records, answers, out_path, raw=raw)
-
-
-def output_languages(records, tokenizer: Tokenizer, location_tokens: bool) -> list:
-    """The output language of each record (location tokens for detection when asked)."""
-    from medvlm.constrain.grammar import language
-    from medvlm.constrain.locations import LocationLanguage
-
-    return [
-        LocationLanguage(r.task, r.question, tokenizer.loc_offset)
-        if location_tokens and r.task in LOC_TASKS
-        else language(r.task, r.question)
-        for r in records
-    ]
-
-
-def predict_texts(decoder: Decoder, tokenizer: Tokenizer, settings: PaliGemmaRun, data) -> dict:
-    """Raw model output per uid, decoded in batches of one task type each."""
-    ds, ts = settings.decode, settings.train
-    loader = data.loader(ds.batch_size, shuffle=False)
-    by_task = defaultdict(list)
-    for record in loader.records:
-        by_task[record.task].append(record)
-    vocab = None
-    if ds.constrained:
-        from medvlm.constrain.vocab import sentencepiece_vocabulary
-
-        vocab = sentencepiece_vocabulary(tokenizer)
-    raw = {}
-    batches = [
-        (task, records[start : start + ds.batch_size])
-        for task, records in sorted(by_task.items())
-        for start in range(0, len(records), ds.batch_size)
-    ]
-    for task, chunk in tqdm(batches, desc="predict", unit="batch"):
-        padded = chunk + [chunk[0]] * (ds.batch_size - len(chunk))
-        text = prompt_text(
-            tokenizer, [prompt_of(r, ts.prompt_template) for r in padded], ds.prompt_len
-        )
-        batch = loader.read_images([r.uid for r in padded])
-        images, image_mask = batch_images(batch["images"], batch["image_mask"], ts.multi_image)
-        hook = None
-        if vocab is not None:
-            from medvlm.constrain.jax_hook import ConstraintHook
-
-            languages = output_languages(padded, tokenizer, ts.location_tokens)
-            hook = ConstraintHook(languages, vocab, ds.max_new_tokens[task])
-        tokens = decoder.greedy(
-            images, text.tokens, text.mask_input, ds.max_new_tokens[task], image_mask, hook
-        )
-        for record, answer in zip(chunk, decode_text(tokenizer, tokens), strict=False):
-            raw[record.uid] = answer
-    return raw

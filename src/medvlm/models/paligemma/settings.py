@@ -60,7 +60,7 @@ class TrainSettings(SharedTrainSettings):
     ``lora_rank`` 0 (the default) trains without LoRA, above 0 every base weight is frozen and
     only low-rank factors train at each leaf ``lora_targets`` (a regex matched fully against
     flat parameter names; default the attention and MLP einsums of the LLM) selects;
-    ``warmup_fraction`` (0.1) precedes a cosine decay to zero; ``val_examples`` 1024.
+    ``warmup_fraction`` (0.1) precedes a cosine decay to zero.
 
     optimizer: "sgd" (the study's), "adam" or "adamw". momentum: SGD momentum, None for plain
         SGD. ``weight_decay`` applies to "adamw".
@@ -76,7 +76,8 @@ class TrainSettings(SharedTrainSettings):
     final_softcap: final-logit soft cap; 0.0 (off) as in the official fine-tuning configs.
     location_tokens: detection and instance-detection targets in PaliGemma's own syntax
         (``<locYMIN><locXMIN><locYMAX><locXMAX> label``, objects joined by ``" ; "``), decoded
-        back to pixel boxes before scoring (False: JSON pixel boxes). Also read by predict.
+        back to pixel boxes of the original image before scoring (True; False: JSON boxes in
+        ``box_frame``). Also read by predict.
     fsdp_min_mib: tensors larger than this are split over the devices, smaller replicated (4).
     """
 
@@ -88,7 +89,7 @@ class TrainSettings(SharedTrainSettings):
     max_grad_norm: float = 1.0
     lora_rank: int = 0
     lora_targets: str = LORA_TARGETS
-    val_examples: int | None = 1024
+    val_examples: int | None = 256
     activation_checkpointing: bool = False
     # this family's own keys
     optimizer: str = "sgd"
@@ -100,7 +101,7 @@ class TrainSettings(SharedTrainSettings):
     prompt_template: str = "{prompt}"
     multi_image: str = "tile"
     final_softcap: float = 0.0
-    location_tokens: bool = False
+    location_tokens: bool = True
     fsdp_min_mib: float = 4.0
 
     def validate(self) -> None:
@@ -132,7 +133,7 @@ class TrainSettings(SharedTrainSettings):
 class DecodeSettings(SharedDecodeSettings):
     """Greedy batched decoding with a KV cache (shared keys: ``SharedDecodeSettings``).
 
-    batch_size: 16. weights "best": the lowest validation loss.
+    batch_size: 16.
     prompt_len: prompt tokens (prompts are padded or cut to it; 128).
     """
 

@@ -1,8 +1,9 @@
 """Fine-tuning: a sharded, jitted train step, validation, best/final weights, resume.
 
-``out_dir`` gets ``final.npz``, ``best.npz`` (lowest validation loss), ``train_log.csv``; the
-resume state and the best weights so far live in ``resume_dir`` until the run ends. Whether that
-state belongs to this training is decided before (:func:`medvlm.models.base.claim_resume_dir`).
+``out_dir`` gets ``final.npz``, ``best.npz`` (the weights ``train.select`` keeps, see
+:mod:`medvlm.models.keep`) and ``train_log.csv``; the resume state and the best weights so far
+live in ``resume_dir`` until the run ends. Whether that state belongs to this training is
+decided before (:func:`medvlm.models.base.claim_resume_dir`).
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
+from typing import Protocol
 
 import jax
 import numpy as np
 
 from medvlm.io import atomic_path
+from medvlm.metrics.selection import Selection
 from medvlm.models.base import TRAIN_LOG, write_train_log
+from medvlm.models.keep import Candidate, is_better
 from medvlm.models.paligemma.checkpoint import save_params
 from medvlm.models.paligemma.distributed import is_main, to_host
 from medvlm.models.paligemma.examples import Batcher
@@ -27,6 +33,7 @@ from medvlm.models.paligemma.resume import load_state, save_state
 from medvlm.models.paligemma.settings import TrainSettings
 from medvlm.models.paligemma.sharding import data_mesh, put_batch
 from medvlm.models.paligemma.step import TrainStep
+from medvlm.records import Record
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +89,15 @@ class Trainer:
         """The full parameter tree on the host (frozen + trained, LoRA merged), gathered from
         every process (a collective: every process calls it)."""
         return unflatten(to_host(self.fns.weights(trainable, self.frozen)))
+
+    def scoring_params(self, trainable) -> dict:
+        """The full parameter tree the validation scorer answers with: where the weights live
+        in a single process; with several processes the host copy every process gathers (a
+        collective), so each answers the sample on its own devices and all keep the same
+        weights."""
+        if jax.process_count() > 1:
+            return self.params(trainable)
+        return unflatten(self.fns.weights(trainable, self.frozen))
 
 
 def validation_loss(trainer: Trainer, trainable, batcher: Batcher, uids, rows: int) -> float:
@@ -147,15 +163,24 @@ class LossMeter:
         }
 
 
+class WeightScorer(Protocol):
+    def __call__(self, params: dict, records: Sequence[Record]) -> Selection:
+        """Answer ``records`` with the full parameter tree ``params`` and score the answers."""
+
+
 def fit(
     trainer: Trainer,
     train: Batcher,
     val: Batcher | None,
     out_dir: Path,
     resume_dir: Path,
+    sample: Sequence[Record] = (),
+    scorer: WeightScorer | None = None,
 ) -> dict:
     """Train ``trainer.settings.steps`` steps, resuming from the state in ``resume_dir`` when
-    there is one. Returns the final host parameter tree."""
+    there is one. ``sample``: the validation questions (loss, and answers for ``scorer``);
+    ``scorer`` scores the current weights for ``select: score``. Keeps the weights
+    ``train.select`` picks as ``best.npz``. Returns the final host parameter tree."""
     settings = trainer.settings
     rows = settings.batch_size
     per_epoch = len(train.loader.records) // rows
@@ -163,10 +188,10 @@ def fit(
         raise ValueError(
             f"{len(train.loader.records)} training questions cannot fill one batch of {rows}"
         )
-    val_uids = [r.uid for r in val.loader.records[: settings.val_examples]] if val else []
+    val_uids = [record.uid for record in sample] if val else []
 
     trainable, opt_state = trainer.init_state()
-    meta = {"step": 0, "best_val": None, "log": [], "pending": [0.0, 0, 0.0]}
+    meta = {"step": 0, "best": None, "log": [], "pending": [0.0, 0, 0.0]}
     restored = load_state(resume_dir, trainable, opt_state)
     if restored is not None:
         trainable, opt_state = trainer.put_state(*restored[:2])
@@ -187,12 +212,24 @@ def fit(
             row = meter.row(done, float(trainer.lr(step)), rows)
             if evaluate:
                 val_loss = validation_loss(trainer, trainable, val, val_uids, rows)
+                score = None
+                if scorer is not None and settings.select == "score":
+                    score = scorer(trainer.scoring_params(trainable), sample).score
+                    row["val_score"] = "" if score is None else f"{score:.6f}"
                 row["val_loss"] = f"{val_loss:.6f}"
-                if meta["best_val"] is None or val_loss < meta["best_val"]:
+                candidate = Candidate(done, val_loss, score)
+                best = None if meta["best"] is None else Candidate(**meta["best"])
+                if settings.select != "final" and is_better(settings.select, candidate, best):
                     save_weights(trainer, trainable, resume_dir / BEST_FILE)
-                    meta["best_val"] = val_loss
+                    meta["best"] = asdict(candidate)
             meta["log"].append(row)
-            log.info("step %d loss %s val %s", done, row["loss"], row["val_loss"] or "-")
+            log.info(
+                "step %d loss %s val %s score %s",
+                done,
+                row["loss"],
+                row["val_loss"] or "-",
+                row.get("val_score") or "-",
+            )
             meter.reset()
         if done % settings.save_every == 0 or done == settings.steps:
             meter.settle()
@@ -206,7 +243,10 @@ def fit(
     out_dir.mkdir(parents=True, exist_ok=True)
     save_params(params, out_dir / "final.npz")
     best = resume_dir / BEST_FILE
-    if meta["best_val"] is not None and best.is_file():
+    if meta["best"] is not None and best.is_file():
+        log.info(
+            "keeping the weights of step %d (select: %s)", meta["best"]["step"], settings.select
+        )
         with atomic_path(out_dir / BEST_FILE) as tmp:
             shutil.copyfile(best, tmp)
     else:
