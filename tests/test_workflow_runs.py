@@ -40,7 +40,9 @@ def test_every_run_is_trained_predicted_scored_tabled_and_plotted(finished):
     results = workdir / "results"
     for run in ("pg", "mg"):
         log = list(csv.DictReader(open(results / "models" / run / "train_log.csv")))
-        assert list(log[0]) == ["step", "loss", "val_loss", "lr", "examples_per_s"]
+        assert list(log[0]) == ["step", "loss", "val_loss", "val_score", "lr", "examples_per_s"]
+        scored = [float(row["val_score"]) for row in log if row["val_loss"]]
+        assert scored and all(0 <= score <= 1 for score in scored)  # select: score, the default
         assert (results / "plots" / "loss" / f"{run}.png").stat().st_size > 0
     for run in config["runs"]:
         rows = [json.loads(line) for line in open(results / "predictions" / run / "test.jsonl")]
