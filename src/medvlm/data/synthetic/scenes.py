@@ -33,7 +33,7 @@ from medvlm.data.synthetic.specs import (
 )
 
 Box = tuple[int, int, int, int]
-MAX_INSTANCES = 6  # objects in an instance-detection (chromosome) image
+MAX_INSTANCES = 4  # objects in an instance-detection (chromosome) image
 
 
 @dataclass(frozen=True)
@@ -77,13 +77,18 @@ def class_index(params: Classification, rng: np.random.Generator) -> int:
 def class_mark(
     params: Classification, k: int, region: Box, rng: np.random.Generator, colour: bool
 ) -> Mark:
-    """The object that shows class ``k``: shape ``k % 5`` and colour ``k // 5``, or, for
-    ``by="colour"``, colour ``k`` and any shape."""
-    n_colours = len(palette.CLASS_RGB)
+    """The object that shows class ``k``: shape ``k % 5`` in colour ``(k % 5 + k // 5) % 5``, or,
+    for ``by="colour"``, colour ``k`` and any shape.
+
+    Classes below 5 differ in colour (gray level) as well as shape: a small shape alone is more
+    than a tiny model at 64-96 px learns in the demo's budget. Up to 25 classes get distinct
+    (shape, colour) pairs.
+    """
+    n_colours, n_shapes = len(palette.CLASS_RGB), len(palette.CLASS_SHAPES)
     if params.by == "colour":
-        shape_index, colour_index = int(rng.integers(len(palette.CLASS_SHAPES))), k % n_colours
+        shape_index, colour_index = int(rng.integers(n_shapes)), k % n_colours
     else:
-        shape_index, colour_index = k % len(palette.CLASS_SHAPES), k // len(palette.CLASS_SHAPES)
+        shape_index, colour_index = k % n_shapes, (k % n_shapes + k // n_shapes) % n_colours
     rgb = palette.CLASS_RGB[colour_index] if colour else _gray(palette.CLASS_GRAY[colour_index])
     side = min(region[2] - region[0], region[3] - region[1])
     size = _span(rng, 0.45 * side, 0.8 * side)
@@ -112,19 +117,21 @@ def detection(params: Detection, region: Box, rng: np.random.Generator) -> tuple
 
 
 def multi_label(params: MultiLabel, strip: Box, rng: np.random.Generator) -> tuple[list, Answer]:
-    """Label ``i`` is present when a mark sits in the ``i``-th equal slot of the strip."""
+    """Label ``i`` is present when a mark sits in the ``i``-th equal slot of the strip: a bar
+    70 % of the slot wide and 80 % of the strip high, as large as stays apart from its
+    neighbours."""
     n = len(params.labels)
     present = rng.random(n) < 0.35
     if not present.any():
         present[int(rng.integers(n))] = True
     x0, y0, x1, y1 = strip
     slot = (x1 - x0) / n
-    size = max(2, int(min(slot, y1 - y0) * 0.6))
+    width, height = max(2, int(slot * 0.7)), max(2, int((y1 - y0) * 0.8))
     marks = []
     for i in np.flatnonzero(present):
-        left = x0 + int(i * slot + (slot - size) / 2)
-        top = y0 + (y1 - y0 - size) // 2
-        marks.append(Mark("rect", (left, top, left + size, top + size), _gray(palette.MARK)))
+        left = x0 + int(i * slot + (slot - width) / 2)
+        top = y0 + (y1 - y0 - height) // 2
+        marks.append(Mark("rect", (left, top, left + width, top + height), _gray(palette.MARK)))
     labels = [params.labels[i] for i in np.flatnonzero(present)]
     return marks, Answer(params.separator.join(labels), labels)
 
@@ -177,11 +184,12 @@ def blobs(width: int, height: int, rng: np.random.Generator) -> tuple[list, int]
 def instances(
     params: InstanceDetection, width: int, height: int, rng: np.random.Generator
 ) -> tuple[list, Answer]:
-    """Elongated rectangles, one per cell of a 3 x 3 grid, each coloured by its id: a few large
-    objects (2 to :data:`MAX_INSTANCES`), few enough for a tiny model to learn to find."""
-    cell = max(16, min(width, height) // 3)
+    """Elongated rectangles, one per cell of a 2 x 2 grid, each coloured by its id: a few large
+    objects (1 to :data:`MAX_INSTANCES`), few and large enough for a tiny model to learn to
+    find."""
+    cell = max(16, min(width, height) // 2)
     capacity = (width // cell) * (height // cell)
-    count = int(rng.integers(2, max(2, min(capacity, MAX_INSTANCES)) + 1))
+    count = int(rng.integers(1, max(1, min(capacity, MAX_INSTANCES)) + 1))
     marks, by_id = [], {}
     for box in _grid_cells(width, height, cell, count, rng):
         ident = int(rng.integers(1, params.max_ids + 1))

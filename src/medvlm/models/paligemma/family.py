@@ -38,10 +38,17 @@ from medvlm.models.paligemma.decode import Decoder
 from medvlm.models.paligemma.distributed import ProcessRows, barrier, is_main
 from medvlm.models.paligemma.examples import Batcher
 from medvlm.models.paligemma.model import PaliGemma
-from medvlm.models.paligemma.params import cast, flatten, infer_config, init_params, unflatten
+from medvlm.models.paligemma.params import (
+    cast,
+    flatten,
+    infer_config,
+    init_params,
+    ordered_location_rows,
+    unflatten,
+)
 from medvlm.models.paligemma.settings import DemoSettings, PaliGemmaRun
 from medvlm.models.paligemma.sharding import batch_sharding
-from medvlm.models.paligemma.tokenizer import Tokenizer, build_demo_tokenizer
+from medvlm.models.paligemma.tokenizer import NUM_LOC, Tokenizer, build_demo_tokenizer
 from medvlm.models.paligemma.train import Trainer, fit
 from medvlm.predictions import write_predictions
 from medvlm.settings import from_mapping
@@ -74,8 +81,10 @@ class PaliGemmaFamily:
     name = "paligemma"
 
     def build_demo_model(self, out_dir: Path, vocab_texts: list[str], cfg: dict) -> None:
-        """A tiny random PaliGemma 2 (image head perturbed, so images matter) + a demo
-        tokenizer trained on ``vocab_texts``, saved as ``params.npz`` + ``tokenizer.model`` +
+        """A tiny random PaliGemma 2 (image head perturbed, so images matter; location-token
+        embeddings ordered by location, as pretraining leaves them:
+        :func:`~.params.ordered_location_rows`) + a demo tokenizer trained on ``vocab_texts``,
+        saved as ``params.npz`` + ``tokenizer.model`` +
         ``config.json`` and read back through ``load_params``.
 
         ``cfg``: the keys of :class:`DemoSettings` (``demo_models.paligemma``).
@@ -89,6 +98,10 @@ class PaliGemmaFamily:
         head = flat["img/head/kernel"]
         rng = np.random.default_rng(demo.seed)
         flat["img/head/kernel"] = rng.normal(0, 0.02, head.shape)
+        embedding = np.array(flat["llm/embedder/input_embedding"])
+        locs = slice(tokenizer.loc_offset, tokenizer.loc_offset + NUM_LOC)
+        embedding[locs] = ordered_location_rows(config.llm.width, NUM_LOC)
+        flat["llm/embedder/input_embedding"] = embedding
         save_params(cast(unflatten(flat), ml_dtypes.bfloat16), out_dir / "params.npz")
         write_json(out_dir / CONFIG_NAME, config.to_json())
         load_params(out_dir / "params.npz", config)  # the demo goes through the real loader

@@ -98,5 +98,26 @@ def infer_config(shapes: dict[str, tuple[int, ...]], final_softcap: float = 0.0)
     return PaliGemmaConfig(img=img, llm=llm)
 
 
+def ordered_location_rows(width: int, count: int = 1024, stddev: float = 0.02) -> np.ndarray:
+    """Embedding rows for ``count`` location tokens that vary smoothly with the location.
+
+    A pretrained PaliGemma has learnt that ``<loc0500>`` lies between ``<loc0499>`` and
+    ``<loc0501>``; random rows know nothing of it, and with tied input/output embeddings a tiny
+    model would have to learn each of the 1024 tokens from the few times it is a target. Row
+    ``i`` holds ``sin`` and ``cos`` of ``i`` at ``width / 2`` frequencies spaced evenly on a log
+    scale, from one half-turn over all locations to a period of 8 locations: near locations get
+    near rows, far ones nearly orthogonal ones. Each row is scaled to the random rows' RMS.
+    """
+    if width < 2:
+        raise ValueError(f"location rows need a width of at least 2, not {width}")
+    half = width // 2
+    turns = np.geomspace(0.5, count / 8, half)  # full turns over the ``count`` locations
+    angles = 2 * np.pi * np.arange(count)[:, None] / count * turns[None, :]
+    rows = np.zeros((count, width))
+    rows[:, :half], rows[:, half : 2 * half] = np.sin(angles), np.cos(angles)
+    rms = np.sqrt(np.mean(rows**2, axis=1, keepdims=True))
+    return (rows / rms * stddev).astype(np.float32)
+
+
 def cast(params: dict, dtype) -> dict:
     return jax.tree.map(lambda x: np.asarray(x).astype(dtype), params)
