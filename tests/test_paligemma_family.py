@@ -16,7 +16,7 @@ from medvlm.models.keep import score_answers
 from medvlm.models.paligemma.checkpoint import read_npz
 from medvlm.models.paligemma.resume import saved_steps
 from medvlm.models.paligemma.settings import PaliGemmaRun
-from medvlm.models.paligemma.tokenizer import Tokenizer
+from medvlm.models.paligemma.tokenizer import NUM_LOC, Tokenizer
 from medvlm.records import Record
 from tests.support.training import kill_training
 
@@ -107,6 +107,22 @@ def test_demo_model_is_a_real_checkpoint(setup):
     assert arrays["llm/embedder/input_embedding"].shape[0] == tokenizer.vocab_size
     assert str(arrays["img/head/kernel"].dtype) == "bfloat16"
     assert np.abs(arrays["img/head/kernel"].astype(np.float32)).max() > 0  # head perturbed
+
+
+def test_demo_location_rows_are_ordered_by_location(setup):
+    """Near locations get near embedding rows, far ones unrelated rows, as after pretraining;
+    the text rows stay random."""
+    root, *_ = setup
+    tokenizer = Tokenizer(root / "demo" / "tokenizer.model")
+    table = read_npz(root / "demo" / "params.npz")["llm/embedder/input_embedding"]
+    table = table.astype(np.float32)
+    locs = table[tokenizer.loc_id(0) : tokenizer.loc_id(NUM_LOC - 1) + 1]
+    unit = locs / np.linalg.norm(locs, axis=1, keepdims=True)
+    near = np.mean(np.sum(unit[:-1] * unit[1:], axis=1))
+    far = np.mean(np.abs(np.sum(unit[:-500] * unit[500:], axis=1)))
+    assert near > 0.9 and far < 0.3, (near, far)
+    text = table[: tokenizer.loc_offset]
+    assert abs(np.sqrt(np.mean(locs**2)) - np.sqrt(np.mean(text**2))) < 0.004  # same scale
 
 
 def test_training_writes_weights_and_log_and_learns(trained):

@@ -193,7 +193,7 @@ def instances(
     marks, by_id = [], {}
     for box in _grid_cells(width, height, cell, count, rng):
         ident = int(rng.integers(1, params.max_ids + 1))
-        long, short = _span(rng, 0.55 * cell, cell - 2), _span(rng, 0.2 * cell, 0.4 * cell)
+        long, short = _span(rng, 0.6 * cell, cell - 2), _span(rng, 0.3 * cell, 0.5 * cell)
         size = (short, long) if rng.random() < 0.5 else (long, short)
         placed = _place(rng, _inset(box, 1), *size)
         marks.append(Mark("rect", placed, palette.INSTANCE_RGB[ident - 1]))
