@@ -37,6 +37,7 @@ from medvlm.models.paligemma.config import PaliGemmaConfig, tiny
 from medvlm.models.paligemma.decode import Decoder
 from medvlm.models.paligemma.distributed import ProcessRows, barrier, is_main
 from medvlm.models.paligemma.examples import Batcher
+from medvlm.models.paligemma.gemma import INIT_STDDEV
 from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.params import (
     cast,
@@ -84,8 +85,8 @@ class PaliGemmaFamily:
         """A tiny random PaliGemma 2 (image head perturbed, so images matter; location-token
         embeddings ordered by location, as pretraining leaves them:
         :func:`~.params.ordered_location_rows`) + a demo tokenizer trained on ``vocab_texts``,
-        saved as ``params.npz`` + ``tokenizer.model`` +
-        ``config.json`` and read back through ``load_params``.
+        saved as ``params.npz`` + ``tokenizer.model`` + ``config.json`` and read back through
+        ``load_params``.
 
         ``cfg``: the keys of :class:`DemoSettings` (``demo_models.paligemma``).
         """
@@ -97,7 +98,7 @@ class PaliGemmaFamily:
         flat = flatten(jax.device_get(init_params(config, demo.seed)))
         head = flat["img/head/kernel"]
         rng = np.random.default_rng(demo.seed)
-        flat["img/head/kernel"] = rng.normal(0, 0.02, head.shape)
+        flat["img/head/kernel"] = rng.normal(0, INIT_STDDEV, head.shape)
         embedding = np.array(flat["llm/embedder/input_embedding"])
         locs = slice(tokenizer.loc_offset, tokenizer.loc_offset + NUM_LOC)
         embedding[locs] = ordered_location_rows(config.llm.width, NUM_LOC)

@@ -16,7 +16,8 @@ import jax.numpy as jnp
 from medvlm.models.paligemma.config import GemmaConfig
 
 MASKED_LOGIT = -2.3819763e38  # big_vision's value for masked attention logits
-_INIT = nn.initializers.normal(stddev=0.02)
+INIT_STDDEV = 0.02  # of every random weight and embedding row
+_INIT = nn.initializers.normal(stddev=INIT_STDDEV)
 
 
 def apply_rope(x, positions, max_wavelength: int = 10_000):

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from medvlm.models.paligemma.config import GemmaConfig, PaliGemmaConfig, ViTConfig
+from medvlm.models.paligemma.gemma import INIT_STDDEV
 from medvlm.models.paligemma.model import PaliGemma
 
 
@@ -98,7 +99,7 @@ def infer_config(shapes: dict[str, tuple[int, ...]], final_softcap: float = 0.0)
     return PaliGemmaConfig(img=img, llm=llm)
 
 
-def ordered_location_rows(width: int, count: int = 1024, stddev: float = 0.02) -> np.ndarray:
+def ordered_location_rows(width: int, count: int) -> np.ndarray:
     """Embedding rows for ``count`` location tokens that vary smoothly with the location.
 
     A pretrained PaliGemma has learnt that ``<loc0500>`` lies between ``<loc0499>`` and
@@ -116,7 +117,7 @@ def ordered_location_rows(width: int, count: int = 1024, stddev: float = 0.02) -
     rows = np.zeros((count, width))
     rows[:, :half], rows[:, half : 2 * half] = np.sin(angles), np.cos(angles)
     rms = np.sqrt(np.mean(rows**2, axis=1, keepdims=True))
-    return (rows / rms * stddev).astype(np.float32)
+    return (rows / rms * INIT_STDDEV).astype(np.float32)
 
 
 def cast(params: dict, dtype) -> dict:
