@@ -18,6 +18,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/models.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/plots.smk"
+include: "workflow/rules/export.smk"
 include: "workflow/rules/slurm.smk"
 
 

@@ -7,6 +7,7 @@ from snakemake.exceptions import WorkflowError
 from medvlm.config import ConfigError, validate_config
 from medvlm.data.flare import questions_digest
 from medvlm.models.base import run_settings
+from medvlm.models.export import exported_runs
 from medvlm.models.launch import slurm_resources
 from medvlm.plan import checked_runs
 from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION, TASK_TYPES
@@ -15,6 +16,7 @@ from medvlm.runs import family_run, training_slice
 try:  # every setting, before any job: the schema, then each run as its family reads it
     validate_config(config)
     RUNS = checked_runs(config)
+    EXPORTED = exported_runs(config["export"], RUNS)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None
 
@@ -168,6 +170,25 @@ def predict_inputs(wildcards):
     }
 
 
+def decode_weights(wildcards):
+    """Which of a trained run's weights it predicts with (``decode.weights``)."""
+    run = run_params(wildcards.run)
+    return run_settings(run["family"]).from_run(run).decode.weights
+
+
+def export_inputs(wildcards):
+    """A trained run's model, the data its fingerprint covers and its test scores (if any)."""
+    inputs = {
+        key: value
+        for key, value in train_inputs(wildcards).items()
+        if key != "checkpoint"
+    }
+    inputs["model"] = f"{RESULTS}/models/{wildcards.run}"
+    if "test" in config["evaluate"]["splits"]:
+        inputs["scores"] = f"{RESULTS}/scores/{wildcards.run}/test.json"
+    return inputs
+
+
 def score_params():
     """The evaluation settings a score depends on (not which splits are evaluated)."""
     return {key: value for key, value in config["evaluate"].items() if key != "splits"}
@@ -216,6 +237,7 @@ def all_outputs():
             for size in image_sizes():
                 outputs.append(shard_files(split, size)["index"])
     outputs += [f"{RESULTS}/plots/loss/{name}.png" for name in TRAINED]
+    outputs += [f"{RESULTS}/exports/{name}" for name in EXPORTED]
     outputs += [
         f"{RESULTS}/submissions/{name}/{folder}/predictions.json"
         for name in RUNS

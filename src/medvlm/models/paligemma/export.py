@@ -1,0 +1,66 @@
+"""PaliGemma's export formats (:mod:`medvlm.models.export`).
+
+A run's ``best.npz`` / ``final.npz`` hold the full weights: with LoRA the factors are already
+merged into the base (``Trainer.params``), so both formats are the merged model.
+
+- ``hf``: the transformers layout (``PaliGemmaForConditionalGeneration`` + ``AutoProcessor``),
+  written by :func:`medvlm.models.paligemma.hf_layout.write_hf`, the one mapping between the
+  layouts.
+- ``big_vision``: ``params.npz`` (the run's weights file, byte for byte) + ``tokenizer.model`` +
+  our ``config.json``: a checkpoint that another run's ``checkpoint:`` takes.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from medvlm.models.paligemma import checkpoint as npz_checkpoint
+from medvlm.models.paligemma.checkpoint import CONFIG_NAME, load_params
+from medvlm.models.paligemma.family import TOKENIZER_FILE, model_config
+
+LOADING = {
+    "hf": """
+from transformers import AutoProcessor, PaliGemmaForConditionalGeneration
+
+model = PaliGemmaForConditionalGeneration.from_pretrained("{out}")
+processor = AutoProcessor.from_pretrained("{out}")
+""",
+    "big_vision": """
+# a big_vision checkpoint: params.npz + tokenizer.model + config.json; in a medvlm config:
+#   runs: {{my_run: {{family: paligemma, checkpoint: {out}, ...}}}}
+import numpy as np
+
+params = dict(np.load("{out}/params.npz", allow_pickle=False))  # bfloat16 stored as V2
+""",
+}
+
+
+def checkpoint_files(checkpoint: str | Path) -> tuple[list[Path], Path]:
+    """The initial checkpoint's files and the folder their names are relative to, as the
+    training fingerprints them."""
+    npz, tokenizer, config = npz_checkpoint.checkpoint_files(checkpoint)
+    return [path for path in (npz, tokenizer, config) if path is not None], npz.parent
+
+
+def run_files(model_dir: Path, weights: str) -> tuple[Path, Path, Path]:
+    """The run's weights file for ``weights``, its tokenizer and its config.json."""
+    files = (model_dir / f"{weights}.npz", model_dir / TOKENIZER_FILE, model_dir / CONFIG_NAME)
+    for path in files:
+        if not path.is_file():
+            raise FileNotFoundError(f"{model_dir}: a trained PaliGemma run has {path.name}")
+    return files
+
+
+def export(run: dict, model_dir: Path, weights: str, fmt: str, out: Path, dtype: str | None):
+    """Write the run's ``weights`` as ``fmt`` into the empty folder ``out``."""
+    npz, tokenizer, config_json = run_files(model_dir, weights)
+    if fmt == "big_vision":
+        shutil.copyfile(npz, out / "params.npz")
+        shutil.copyfile(tokenizer, out / TOKENIZER_FILE)
+        shutil.copyfile(config_json, out / CONFIG_NAME)
+        return
+    from medvlm.models.paligemma.hf_layout import write_hf
+
+    config = model_config(npz, config_json)
+    write_hf(load_params(npz, config), config, tokenizer, out, dtype=dtype)

@@ -1,0 +1,234 @@
+"""``medvlm export``: trained tiny models of both families out of the pipeline, loaded back by
+transformers / PEFT with no code of ours, the model card, and the workflow's ``export:`` rule."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from medvlm.data.shards import build_shards
+from medvlm.io import write_json, write_jsonl
+from medvlm.models.base import SplitData, checkpoint_dir_files, training_fingerprint
+from medvlm.models.export import export_model
+from medvlm.models.saved import save_run
+from tests.support.cli import run_medvlm
+from tests.support.medgemma_data import SHARD_SIZE, colour_records
+from tests.support.snakemake_runner import planned_jobs, run_snakemake, tiny_runs_config
+
+# A score file as `medvlm score` writes it, cut to what the card reads (hand-made numbers).
+SCORES = {
+    "profiles": {
+        "default": {
+            "classification": {
+                "n": 4,
+                "pooled": {"balanced_accuracy": 0.75},
+                "ci": {"balanced_accuracy": [0.5, 1.0]},
+            }
+        }
+    }
+}
+
+
+def workflow_data(root: Path, seed: int = 0) -> Path:
+    """Colour questions laid out as the workflow's results/data: splits/ and shards/<split>/16."""
+    for split, count in (("train", 8), ("val", 4)):
+        records = colour_records(root / "images", split, count, seed)
+        path = root / "data" / "splits" / f"{split}.jsonl"
+        write_jsonl(path, records)
+        build_shards(path, root / "data" / "shards" / split / str(SHARD_SIZE), SHARD_SIZE)
+    return root / "data"
+
+
+def data_split(data: Path, split: str) -> SplitData:
+    return SplitData(data / "splits" / f"{split}.jsonl", data / "shards" / split / str(SHARD_SIZE))
+
+
+@pytest.fixture(scope="module")
+def medgemma_run(tmp_path_factory):
+    """A MedGemma run trained for two LoRA steps, laid out as the workflow leaves it:
+    results/models/<run> (with run.json), results/data, results/scores/<run>/test.json."""
+    from medvlm.models.medgemma.demo_model import build_demo_model
+    from medvlm.models.medgemma.train import train
+    from tests.support.medgemma_data import demo_texts
+
+    results = tmp_path_factory.mktemp("export") / "results"
+    (results / "images").mkdir(parents=True)
+    data = workflow_data(results)
+    base = results / "demo_models" / "medgemma"
+    build_demo_model(base, demo_texts(data_split(data, "train")), {})
+    run = {
+        "family": "medgemma",
+        "checkpoint": str(base),
+        "image_size": SHARD_SIZE,
+        "seed": 0,
+        "train": {
+            "steps": 2,
+            "batch_size": 4,
+            "grad_accum": 1,
+            "learning_rate": 0.05,
+            "warmup_fraction": 0,
+            "val_every": 2,
+            "select": "final",
+            "activation_checkpointing": False,
+        },  # fmt: skip
+    }
+    model = results / "models" / "mg"
+    train(run, data_split(data, "train"), data_split(data, "val"), model, results / "resume")
+    save_run(model, run)
+    write_json(results / "scores" / "mg" / "test.json", SCORES)
+    return results, run
+
+
+def gemma_inputs(processor):
+    import numpy as np
+
+    prompt = processor.apply_chat_template(
+        [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "colour?"}]}],
+        add_generation_prompt=True,
+        tokenize=False,
+    )
+    image = np.random.default_rng(0).integers(0, 256, (20, 20, 3), dtype=np.uint8)
+    return processor(images=[[image]], text=[prompt], add_special_tokens=False, return_tensors="pt")
+
+
+def test_a_merged_medgemma_gives_the_adapter_models_logits(medgemma_run, tmp_path):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    results, run = medgemma_run
+    out = tmp_path / "merged"
+    export_model(results / "models" / "mg", "hf", out)
+    assert not list(out.glob("adapter_*"))  # a plain model: no adapter left to apply
+    merged = AutoModelForImageTextToText.from_pretrained(out, local_files_only=True).eval()
+    processor = AutoProcessor.from_pretrained(out, local_files_only=True)
+    base = AutoModelForImageTextToText.from_pretrained(
+        run["checkpoint"], local_files_only=True, dtype=torch.float32
+    )
+    adapted = PeftModel.from_pretrained(base, results / "models" / "mg" / "best").eval()
+    inputs = gemma_inputs(processor)
+    with torch.no_grad():
+        ours, theirs = adapted(**inputs).logits, merged(**inputs).logits
+    assert merged.dtype == torch.float32  # the demo base checkpoint's type
+    torch.testing.assert_close(theirs, ours, atol=1e-4, rtol=1e-4)
+    with adapted.disable_adapter(), torch.no_grad():
+        untrained = adapted(**inputs).logits
+    assert (untrained - ours).abs().max() > 1e-3  # the adapter changed the model
+
+
+def test_a_bf16_merged_medgemma_stays_within_bf16_tolerance(medgemma_run, tmp_path):
+    import torch
+    from transformers import AutoModelForImageTextToText, AutoProcessor
+
+    results, _ = medgemma_run
+    f32, bf16 = tmp_path / "f32", tmp_path / "bf16"
+    export_model(results / "models" / "mg", "hf", f32)
+    export_model(results / "models" / "mg", "hf", bf16, dtype="bfloat16")
+    inputs = gemma_inputs(AutoProcessor.from_pretrained(f32, local_files_only=True))
+    logits = []
+    for folder in (f32, bf16):
+        model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True)
+        assert model.dtype == (torch.bfloat16 if folder == bf16 else torch.float32)
+        with torch.no_grad():
+            logits.append(model.eval().float()(**inputs).logits)
+    torch.testing.assert_close(logits[1], logits[0], atol=0.1, rtol=0.05)
+
+
+def test_the_adapter_export_loads_with_peft(medgemma_run, tmp_path):
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForImageTextToText
+
+    results, run = medgemma_run
+    out = tmp_path / "adapter"
+    export_model(results / "models" / "mg", "adapter", out)
+    kept = load_file(results / "models" / "mg" / "best" / "adapter_model.safetensors")
+    base = AutoModelForImageTextToText.from_pretrained(run["checkpoint"], local_files_only=True)
+    model = PeftModel.from_pretrained(base, out)
+    loaded = {name: tensor for name, tensor in model.state_dict().items() if "lora_" in name}
+    assert len(loaded) == len(kept) > 0
+    for name, tensor in kept.items():
+        match = [
+            value for key, value in loaded.items() if key.startswith(name.removesuffix(".weight"))
+        ]
+        assert len(match) == 1 and torch.equal(match[0], tensor), name
+
+
+def card_sections(card: str) -> dict[str, str]:
+    sections = {}
+    for block in card.split("\n## ")[1:]:
+        title, _, body = block.partition("\n")
+        sections[title] = body
+    return sections
+
+
+def test_the_cli_refuses_a_non_empty_folder_then_force_replaces_it(medgemma_run):
+    results, run = medgemma_run
+    out = results / "exports" / "mg"
+    out.mkdir(parents=True)
+    (out / "mine.txt").write_text("keep me")
+    model = results / "models" / "mg"
+    refused = run_medvlm("export", "--model", model, "--format", "adapter", "--out", out)
+    assert refused.returncode == 1 and "not empty; give --force" in refused.stderr
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]
+    assert not [p for p in out.parent.iterdir() if p.name != "mg"]  # no temporary left
+
+    forced = run_medvlm("export", "--model", model, "--format", "adapter", "--out", out, "--force")
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert not (out / "mine.txt").exists() and (out / "adapter_config.json").is_file()
+    # the workflow's data folder and score file beside results/models are found
+    assert f"data: {results / 'data'}" in forced.stderr
+    sections = card_sections((out / "README.md").read_text())
+    assert sections["Base checkpoint"].strip() == f"`{run['checkpoint']}`"
+    assert "learning_rate: 0.05" in sections["Training settings"]
+    assert "lora_rank: " in sections["Training settings"]  # defaults filled in
+    assert "| classification · balanced_accuracy |" in sections["Test scores"]
+    assert "| mg | 0.750 (0.500–1.000) |" in sections["Test scores"]
+    from medvlm.models.medgemma.settings import MedGemmaRun
+
+    data = results / "data"
+    expected = training_fingerprint(
+        MedGemmaRun.from_run(run), checkpoint_dir_files(Path(run["checkpoint"])),
+        Path(run["checkpoint"]), data_split(data, "train"), data_split(data, "val"),
+    )  # fmt: skip
+    for part, digest in expected.items():
+        assert f"| {part} | `{digest}` |" in sections["Data fingerprint"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--format", "big_vision"], "'big_vision' is not a format of a medgemma model"),
+        (["--dtype", "bfloat16"], "for --format hf only"),
+        (["--model", "{results}/data"], "not a trained run's folder (no run.json)"),
+        (["--model", "{results}/nowhere"], "is not a folder"),
+        (["--scores", "{results}/data/splits/train.jsonl"], "splits/train.jsonl (run 'mg')"),
+    ],
+)
+def test_bad_exports_fail_naming_the_problem_and_write_nothing(medgemma_run, args, message):
+    results, _ = medgemma_run
+    given = {"--model": str(results / "models" / "mg"), "--format": "adapter",
+             "--out": str(results / "bad")}  # fmt: skip
+    for flag, value in zip(args[::2], args[1::2], strict=True):
+        given[flag] = value.format(results=results)
+    result = run_medvlm("export", *[part for pair in given.items() for part in pair])
+    assert result.returncode == 1 and message in result.stderr, result.stderr[-2000:]
+    assert not [p for p in results.iterdir() if p.name.startswith((".bad", "bad"))]
+
+
+@pytest.mark.workflow
+def test_the_export_block_adds_one_export_per_trained_run(tmp_path):
+    config = tiny_runs_config(tmp_path)
+    plain = planned_jobs(run_snakemake(tmp_path, config, "-n"))
+    assert "export" not in plain
+    config["export"] = {"format": "hf"}
+    planned = planned_jobs(run_snakemake(tmp_path, config, "-n"))
+    assert planned == {**plain, "export": 2}  # pg and mg, not the zero-shot mg_zero_shot
+    config["export"] = {"format": "adapter"}
+    refused = run_snakemake(tmp_path, config, "-n")
+    assert refused.returncode != 0
+    assert "config key export.format: 'adapter' is not a format of a paligemma model" in (
+        refused.stderr + refused.stdout
+    )
