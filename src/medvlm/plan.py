@@ -4,8 +4,9 @@
 read it: against the schema's run definition (the values a sweep point sets never went through
 the config-wide check), through the family's own settings classes
 (:func:`medvlm.models.base.run_settings`, the one source of truth for the ``train:`` and
-``decode:`` keys), and its checkpoint: a local path must exist, a run on the demo model must fit
-``demo_models.<family>`` (checked by the family's demo settings too). An error names the config
+``decode:`` keys), its checkpoint: a local path must exist, a run on the demo model must fit
+``demo_models.<family>`` (checked by the family's demo settings too), and the groups its
+``train.mixture`` weights against the data the config can hold. An error names the config
 key the bad value comes from (``runs.pg.train.learning_rat``,
 ``sweeps.study.points[2].image_size``), the problem and what is allowed. Nothing here imports
 JAX or torch.
@@ -16,6 +17,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from medvlm.config import ConfigError, dotted_key, load_schema, run_schema, schema_errors
+from medvlm.data.mixture import check_planned_weights
 from medvlm.models.base import run_settings
 from medvlm.runs import DEMO_CHECKPOINT, expand_runs_with_origins, family_run
 from medvlm.settings import SettingError, from_mapping
@@ -24,13 +26,15 @@ from medvlm.settings import SettingError, from_mapping
 _DEMO_DIR = "<demo model>"
 
 
-def _check_run(run: dict, schema: dict, demos: dict) -> None:
+def _check_run(run: dict, schema: dict, demos: dict, data: dict) -> None:
     """Raise :class:`SettingError` keyed relative to the run for its first bad value."""
     errors = schema_errors(run, schema)
     if errors:
         raise SettingError(dotted_key(errors[0].absolute_path), errors[0].message)
     family = run["family"]
     settings = run_settings(family).from_run(family_run(run, _DEMO_DIR), where="")
+    if settings.train.mixture is not None:
+        check_planned_weights(settings.train.mixture, data)
     checkpoint = run["checkpoint"]
     if checkpoint == DEMO_CHECKPOINT:
         settings.check_demo(demos[family])
@@ -59,7 +63,7 @@ def checked_runs(config: dict) -> dict[str, dict]:
     schema = run_schema(load_schema())
     for run, origin in planned.values():
         try:
-            _check_run(run, schema, demos)
+            _check_run(run, schema, demos, config["data"])
         except SettingError as error:
             made = f" (in run {origin.sweep_run})" if origin.sweep_run else ""
             key = origin.key(error.key)

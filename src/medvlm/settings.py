@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import re
 import types
 import typing
@@ -72,6 +73,8 @@ def _describe(kind) -> str:
     names |= {Path: "a path", type(None): "null"}
     if kind in names:
         return names[kind]
+    if _is_settings(kind):
+        return "a mapping of settings"
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):
         return " or ".join(_describe(arg) for arg in args)
@@ -107,6 +110,8 @@ def conform(value: Any, kind, key: str) -> Any:
     origin, args = typing.get_origin(kind), typing.get_args(kind)
     if origin in (typing.Union, types.UnionType):
         for option in args:
+            if isinstance(value, dict) and _is_settings(option):
+                return conform(value, option, key)  # its errors name the key inside it
             try:
                 return conform(value, option, key)
             except SettingError:
@@ -139,7 +144,14 @@ def conform(value: Any, kind, key: str) -> Any:
             return {name: conform(item, args[1], f"{key}.{name}") for name, item in value.items()}
     elif dataclasses.is_dataclass(kind) and isinstance(value, kind):
         return value
+    elif _is_settings(kind) and isinstance(value, dict):
+        return from_mapping(kind, value, key)
     raise SettingError(key, f"expected {_describe(kind)}, got {_got(value)}")
+
+
+def _is_settings(kind) -> bool:
+    """A nested settings block (``train.mixture``), read from a mapping of its own keys."""
+    return isinstance(kind, type) and issubclass(kind, Settings)
 
 
 @functools.cache
@@ -183,6 +195,46 @@ def from_mapping(cls, values: Any, where: str):
         raise error.under(where) from None
 
 
+# train.mixture.by: what a record's group is (medvlm.data.mixture.group_of)
+MIXTURE_BY = ("dataset", "task_type", "dataset_task")
+
+
+@dataclass(frozen=True)
+class MixtureSettings(Settings):
+    """``train.mixture``: draw the training examples by group (:mod:`medvlm.data.mixture`).
+
+    A group is drawn with probability proportional to ``weights[group] * size ** (1 /
+    temperature)`` and a record uniformly within its group; ``temperature`` 1 without weights is
+    uniform over records, a large one uniform over groups.
+
+    by: "dataset", "task_type" or "dataset_task" (groups named ``<data set>/<task type>``).
+    temperature: positive; ``.inf`` for uniform over groups.
+    weights: group name → a factor >= 0 (1 for a group not named; 0 leaves it out).
+    """
+
+    by: str = "dataset"
+    temperature: float = 1.0
+    weights: dict[str, float] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        super().validate()
+        check_choice(self.by, MIXTURE_BY, "by")
+        check(
+            self.temperature > 0,
+            "temperature",
+            f"must be positive, got {self.temperature} (1: uniform over records; .inf: uniform "
+            "over groups)",
+        )
+        for group, weight in self.weights.items():
+            key = f"weights.{group}"
+            check(math.isfinite(weight) and weight >= 0, key, "must be a finite number >= 0")
+            task = group.rpartition("/")[2] if self.by == "dataset_task" else group
+            if self.by == "dataset_task":
+                check("/" in group, key, "a dataset_task group is named <data set>/<task type>")
+            if self.by != "dataset":
+                check_choice(task, TASK_TYPES, key)
+
+
 @dataclass(frozen=True)
 class SharedTrainSettings(Settings):
     """The training keys both families read; a family's ``TrainSettings`` extends this.
@@ -216,6 +268,8 @@ class SharedTrainSettings(Settings):
         nodes and starts its processes there through srun (see each family).
     processes: training processes per node (1); on GPU nodes the GPUs to use there, one per
         process. The train rule asks SLURM for ``nodes`` nodes with ``processes`` GPUs each.
+    mixture: draw the training examples by group (:class:`MixtureSettings`); null (the
+        default) keeps the family's own uniform order over records.
     """
 
     # no default here: each family gives its own
@@ -238,6 +292,7 @@ class SharedTrainSettings(Settings):
     log_every: int = 10
     nodes: int = 1
     processes: int = 1
+    mixture: MixtureSettings | None = None
 
     def validate(self) -> None:
         super().validate()

@@ -39,6 +39,7 @@ from medvlm.models.medgemma.checkpoints import (
     last_complete_checkpoint,
 )
 from medvlm.models.medgemma.data import sft_dataset
+from medvlm.models.medgemma.mixture import TrainingMixture
 from medvlm.models.medgemma.model import has_gpu, load_model, load_processor
 from medvlm.models.medgemma.predict import ValidationScorer
 from medvlm.models.medgemma.settings import MedGemmaRun, TrainSettings
@@ -100,7 +101,8 @@ def lora_config(cfg: TrainSettings):
     )
 
 
-def sft_config(cfg: MedGemmaRun, resume_dir: Path):
+def sft_config(cfg: MedGemmaRun, resume_dir: Path, updates: int | None = None):
+    """The trainer's arguments; ``updates`` (a mixture's) replaces ``steps``/``epochs``."""
     from trl import SFTConfig
 
     train, gpu = cfg.train, has_gpu()
@@ -116,7 +118,7 @@ def sft_config(cfg: MedGemmaRun, resume_dir: Path):
         max_grad_norm=train.max_grad_norm,
         optim=train.optimizer or ("adamw_torch_fused" if gpu else "adamw_torch"),
         num_train_epochs=train.epochs,
-        max_steps=train.steps or -1,
+        max_steps=updates or train.steps or -1,
         logging_steps=train.log_every,
         eval_strategy="steps",
         eval_steps=train.val_every,
@@ -142,7 +144,8 @@ def build_trainer(
     from trl import SFTTrainer
 
     out_dir, resume_dir = Path(out_dir), Path(resume_dir)
-    args = sft_config(cfg, resume_dir)
+    mixture = TrainingMixture.for_run(cfg, train_data, out_dir)  # None: the trainer's own order
+    args = sft_config(cfg, resume_dir, mixture and mixture.updates)
     examples_per_update = cfg.train.batch_size * cfg.train.grad_accum * args.world_size
     frame = cfg.train.box_frame
     processor = load_processor(cfg.checkpoint)
@@ -151,7 +154,7 @@ def build_trainer(
     scorer = None
     if cfg.train.select == "score":
         scorer = ValidationScorer(cfg, processor, val_loader, sample)
-    return SFTTrainer(
+    trainer = SFTTrainer(
         model=load_model(cfg.checkpoint, cfg.train.attn_implementation),
         args=args,
         train_dataset=sft_dataset(train_data, frame),
@@ -164,6 +167,9 @@ def build_trainer(
             MarkComplete(),
         ],
     )
+    if mixture is not None:
+        mixture.install(trainer, out_dir)
+    return trainer
 
 
 def train(

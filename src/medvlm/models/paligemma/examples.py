@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from medvlm.data.mixture import MixtureOrder, mixture_order
 from medvlm.models.paligemma.inputs import batch_images, training_text
 from medvlm.models.paligemma.locations import LOC_TASKS, location_target
 from medvlm.models.paligemma.settings import TrainSettings
@@ -107,3 +108,39 @@ class Batcher:
             "mask_input": text.mask_input,
             "weights": weights.astype(np.float32),
         }
+
+
+class BatchOrder:
+    """The uids of each training step's batch of ``rows`` questions.
+
+    Without a mixture, the loader's seeded per-epoch permutation cut into whole batches (an
+    epoch's last partial batch left out); with one (``mixture``), the draws ``step * rows`` to
+    ``(step + 1) * rows`` of its order. Both are functions of the seed and the step, so a resumed
+    run draws what the killed one would have; every process computes the same global batch and
+    builds its own rows of it (:class:`.distributed.ProcessRows`).
+    """
+
+    def __init__(self, loader, rows: int, mixture: MixtureOrder | None = None):
+        self.loader, self.rows, self.mixture = loader, rows, mixture
+        self.per_epoch = len(loader.records) // rows
+        if self.per_epoch < 1:
+            raise ValueError(
+                f"{len(loader.records)} training questions cannot fill one batch of {rows}"
+            )
+
+    @classmethod
+    def for_training(cls, loader, settings: TrainSettings, run: str) -> BatchOrder:
+        """The order under a run's ``train.mixture`` (errors name ``runs.<run>.train.mixture``)."""
+        mixture = None
+        if settings.mixture is not None:
+            where = f"runs.{run}.train.mixture"
+            mixture = mixture_order(loader.records, settings.mixture, loader.seed, where)
+        return cls(loader, settings.batch_size, mixture)
+
+    def uids(self, step: int) -> list[str]:
+        if self.mixture is not None:
+            positions = self.mixture.positions(step * self.rows, (step + 1) * self.rows)
+        else:
+            epoch, index = divmod(step, self.per_epoch)
+            positions = self.loader.order(epoch)[index * self.rows : (index + 1) * self.rows]
+        return [self.loader.records[i].uid for i in positions]

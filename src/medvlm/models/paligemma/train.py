@@ -19,13 +19,14 @@ from typing import Protocol
 import jax
 import numpy as np
 
+from medvlm.data.mixture import GROUP_LOG
 from medvlm.io import atomic_path
 from medvlm.metrics.selection import Selection
 from medvlm.models.base import TRAIN_LOG, write_train_log
 from medvlm.models.keep import Candidate, is_better
 from medvlm.models.paligemma.checkpoint import save_params
 from medvlm.models.paligemma.distributed import is_main, to_host
-from medvlm.models.paligemma.examples import Batcher
+from medvlm.models.paligemma.examples import Batcher, BatchOrder
 from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.optim import trainable_and_frozen
 from medvlm.models.paligemma.params import flatten, unflatten
@@ -183,12 +184,8 @@ def fit(
     ``train.select`` picks as ``best.npz``. Returns the final host parameter tree."""
     settings = trainer.settings
     rows = settings.batch_size
-    per_epoch = len(train.loader.records) // rows
-    if per_epoch < 1:
-        raise ValueError(
-            f"{len(train.loader.records)} training questions cannot fill one batch of {rows}"
-        )
     val_uids = [record.uid for record in sample] if val else []
+    order = BatchOrder.for_training(train.loader, settings, out_dir.name)
 
     trainable, opt_state = trainer.init_state()
     meta = {"step": 0, "best": None, "log": [], "pending": [0.0, 0, 0.0]}
@@ -200,9 +197,7 @@ def fit(
 
     meter = LossMeter(*meta["pending"])
     for step in range(meta["step"], settings.steps):
-        epoch, index = divmod(step, per_epoch)
-        order = train.loader.order(epoch)[index * rows : (index + 1) * rows]
-        batch = train([train.loader.records[i].uid for i in order], rows)
+        batch = train(order.uids(step), rows)
         trainable, opt_state, loss = trainer.step(trainable, opt_state, batch)
         meter.add(loss)
         done = step + 1
@@ -252,6 +247,8 @@ def fit(
     else:
         save_params(params, out_dir / BEST_FILE)
     write_train_log(out_dir / TRAIN_LOG, meta["log"])
+    if order.mixture is not None:
+        order.mixture.write_log(out_dir / GROUP_LOG, [row["step"] for row in meta["log"]], rows)
     if train.truncated:
         log.warning("%d training rows were cut to %d tokens", train.truncated, settings.seqlen)
     return params
