@@ -47,18 +47,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scores", help="the run's score file, for the model card")
 
 
-def _beside(model: Path, given: str | None, relative: str) -> Path | None:
-    """``given``, or the workflow's file at ``relative`` to results/ when it exists."""
+def _beside(model: Path, given: str | None, relative: str, marker: str) -> Path | None:
+    """``given``, or the workflow's ``results/<relative>`` beside ``results/models/<run>`` when
+    ``<relative>/<marker>`` exists there."""
     if given is not None:
         return Path(given)
     found = model.resolve().parent.parent / relative
-    return found if found.exists() else None
+    return found if (found / marker).exists() else None
 
 
 def run(args: argparse.Namespace) -> int:
     model = Path(args.model)
-    data = _beside(model, args.data, "data")
-    scores = _beside(model, args.scores, f"scores/{model.resolve().name}/test.json")
+    data = _beside(model, args.data, "data", "splits/train.jsonl")
+    scores = _beside(model, args.scores, f"scores/{model.resolve().name}/test.json", "")
     for what, path in (("data", data), ("scores", scores)):
         if path is not None:
             print(f"{what}: {path}", file=sys.stderr)
@@ -72,5 +73,5 @@ def run(args: argparse.Namespace) -> int:
             data_dir=data,
             scores=scores,
             force=args.force,
-        )  # fmt: skip
+        )
     )
