@@ -45,30 +45,29 @@ class Vocabulary:
 class _PieceTokenizer:
     """The duck-typed tokenizer ``llguidance.TokenizerWrapper`` wraps."""
 
-    def __init__(self, sp, tokens: Sequence[bytes], eos: int, bos: int):
-        self.sp, self.tokens = sp, tokens
+    def __init__(self, encode, tokens: Sequence[bytes], eos: int, bos: int):
+        self.encode, self.tokens = encode, tokens
         self.eos_token_id, self.bos_token_id = eos, bos
 
     def __call__(self, text: bytes) -> list[int]:
-        return self.sp.EncodeAsIds(text.decode("utf-8", errors="replace"))
+        return self.encode(text.decode("utf-8", errors="replace"))
 
 
 def sentencepiece_vocabulary(tokenizer) -> Vocabulary:
-    """The vocabulary of a PaliGemma :class:`~medvlm.models.paligemma.tokenizer.Tokenizer`."""
+    """The vocabulary of a PaliGemma tokenizer (:mod:`medvlm.models.paligemma.tokenizer`: the
+    sentencepiece model, or its ``tokenizer.json``), from its pieces and their kinds."""
     from medvlm.models.paligemma.tokenizer import BOS, EOS
 
-    sp, specials_from, eos, bos = tokenizer.sp, tokenizer.loc_offset, EOS, BOS
     tokens = []
-    for token in range(sp.GetPieceSize()):
-        piece = sp.IdToPiece(token)
-        if token >= specials_from or sp.IsControl(token) or sp.IsUnknown(token):
+    for piece, kind in tokenizer.pieces():
+        if kind == "special":
             tokens.append(SPECIAL + piece.encode("utf-8"))
-        elif sp.IsByte(token):
+        elif kind == "byte":
             tokens.append(bytes([int(piece[3:5], 16)]))  # "<0x41>"
         else:
             tokens.append(piece.replace("\u2581", " ").encode("utf-8"))
-    wrapper = llguidance.TokenizerWrapper(_PieceTokenizer(sp, tokens, eos, bos))
-    return Vocabulary(llguidance.LLTokenizer(wrapper), (eos,))
+    wrapper = llguidance.TokenizerWrapper(_PieceTokenizer(tokenizer.encode, tokens, EOS, BOS))
+    return Vocabulary(llguidance.LLTokenizer(wrapper), (EOS,))
 
 
 def hf_vocabulary(tokenizer, eos: Sequence[int]) -> Vocabulary:

@@ -1,5 +1,6 @@
-"""big_vision ``.npz`` checkpoints: flat ``/``-joined keys, ``params/`` prefix optional,
-bfloat16 stored as the void dtype ``V2``. Loading never unpickles."""
+"""Checkpoints: big_vision ``.npz`` files (flat ``/``-joined keys, ``params/`` prefix optional,
+bfloat16 stored as the void dtype ``V2``) and transformers folders (:mod:`.hf_layout`), told
+apart by their files. Loading never unpickles."""
 
 from __future__ import annotations
 
@@ -11,16 +12,14 @@ import ml_dtypes
 import numpy as np
 
 from medvlm.io import atomic_path
-from medvlm.models.paligemma.config import PaliGemmaConfig
+from medvlm.models.paligemma import hf_layout
+from medvlm.models.paligemma.config import CheckpointMismatch, PaliGemmaConfig
 from medvlm.models.paligemma.params import flatten, param_shapes, unflatten
+from medvlm.models.paligemma.tokenizer import find_tokenizer
 
 PREFIX = "params/"
 EMBEDDING = "llm/embedder/input_embedding"
 NEW_ROW_STDDEV = 0.02
-
-
-class CheckpointMismatch(ValueError):
-    """A checkpoint whose names or shapes differ from the configured model's."""
 
 
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
@@ -81,12 +80,14 @@ def check_shapes(flat: dict, expected: dict[str, tuple[int, ...]], path, skip=()
 
 
 def load_params(path: str | os.PathLike, config: PaliGemmaConfig, seed: int = 0) -> dict:
-    """The checkpoint as a nested dict of numpy arrays, checked against ``config``.
+    """The checkpoint (a big_vision npz, or the weights file :func:`checkpoint_files` gives for
+    a transformers folder) as a nested dict of numpy arrays, checked against ``config``.
 
     A configured vocabulary larger than the checkpoint's embedding gets its new rows drawn from
     N(0, 0.02); every other difference is an error.
     """
-    flat = read_npz(path)
+    path = Path(path)
+    flat = hf_layout.read_hf(path.parent)[0] if is_hf_weights(path) else read_npz(path)
     expected = param_shapes(config)
     check_shapes(flat, expected, path, skip=(EMBEDDING,))
     table = flat.get(EMBEDDING)
@@ -120,27 +121,59 @@ def write_npz(path: str | os.PathLike, arrays: dict) -> None:
         np.savez(handle, **stored)
 
 
-TOKENIZER_NAMES = ("tokenizer.model", "paligemma_tokenizer.model")
 CONFIG_NAME = "config.json"
 
 
 def checkpoint_files(checkpoint: str | os.PathLike) -> tuple[Path, Path, Path | None]:
-    """``(npz, tokenizer, config.json or None)`` of a checkpoint file or directory."""
+    """``(weights, tokenizer, config.json or None)`` of a checkpoint in either layout: a big_vision
+    ``.npz`` (the file, or a folder that holds one), or a transformers folder (its
+    ``model.safetensors`` or ``model.safetensors.index.json`` as the weights; detected by
+    :func:`~.hf_layout.is_hf_folder`, every shard checked to exist)."""
     path = Path(checkpoint)
+    if hf_layout.is_hf_folder(path):
+        hf_layout.weight_files(path)
+        config = path / hf_layout.CONFIG_FILE
+        if not config.is_file():
+            raise CheckpointMismatch(f"{path}: a transformers folder needs {config.name}")
+        index = path / hf_layout.INDEX_FILE
+        weights = index if index.is_file() else path / hf_layout.WEIGHTS_FILE
+        return weights, find_tokenizer(path), config
     if path.is_dir():
         candidates = sorted(path.glob("*.npz"))
         preferred = [p for p in candidates if p.name in ("params.npz", "best.npz")]
         if len(candidates) != 1 and not preferred:
             raise FileNotFoundError(
-                f"{path}: expected one .npz checkpoint, found {len(candidates)}"
+                f"{path}: expected one .npz checkpoint (big_vision) or a transformers folder "
+                f"({hf_layout.CONFIG_FILE} + {hf_layout.WEIGHTS_FILE} or "
+                f"{hf_layout.INDEX_FILE}), found {len(candidates)} .npz files"
             )
         npz = preferred[0] if preferred else candidates[0]
     elif path.is_file():
         npz = path
     else:
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    tokenizers = [npz.parent / name for name in TOKENIZER_NAMES if (npz.parent / name).is_file()]
-    if not tokenizers:
-        raise FileNotFoundError(f"{npz.parent}: no tokenizer ({' or '.join(TOKENIZER_NAMES)})")
     config = npz.parent / CONFIG_NAME
-    return npz, tokenizers[0], config if config.is_file() else None
+    return npz, find_tokenizer(npz.parent), config if config.is_file() else None
+
+
+def is_hf_weights(weights: Path) -> bool:
+    """Whether ``checkpoint_files`` found transformers weights (else a big_vision npz)."""
+    return weights.name == hf_layout.INDEX_FILE or weights.suffix == ".safetensors"
+
+
+def source_files(weights: Path) -> list[Path]:
+    """Every file the weights are read from: the npz, or the safetensors index and its shards."""
+    if weights.name == hf_layout.INDEX_FILE:
+        return [weights, *hf_layout.weight_files(weights.parent)]
+    return [weights]
+
+
+def read_config(config_json: Path) -> PaliGemmaConfig:
+    """A checkpoint's ``config.json``: ours (``img``/``llm``) or transformers' (``paligemma``)."""
+    data = hf_layout.read_json(config_json)
+    if isinstance(data, dict) and data.get("model_type") == "paligemma":
+        return hf_layout.config_from_hf(data, config_json)
+    try:
+        return PaliGemmaConfig.from_json(data)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointMismatch(f"{config_json}: not a PaliGemma config ({error})") from None

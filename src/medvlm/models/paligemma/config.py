@@ -12,6 +12,10 @@ from dataclasses import dataclass, field
 QUERY_SCALINGS = ("head_dim", "width_per_head")
 
 
+class CheckpointMismatch(ValueError):
+    """A checkpoint whose files, names or shapes differ from what the model needs."""
+
+
 @dataclass(frozen=True)
 class ViTConfig:
     """SigLIP image encoder: ``patch`` px patches, learned position embedding, no class token."""

@@ -1,0 +1,280 @@
+"""PaliGemma from and to the transformers layout (medvlm.models.paligemma.hf_layout): tiny
+random models made by transformers and by us, compared logit for logit and token for token;
+bad folders refused naming the file and tensor."""
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import jax
+import ml_dtypes
+import numpy as np
+import pytest
+import torch
+from transformers import (
+    AutoProcessor,
+    GemmaTokenizer,
+    PaliGemmaConfig,
+    PaliGemmaForConditionalGeneration,
+    PaliGemmaProcessor,
+    SiglipImageProcessor,
+)
+
+from medvlm.models.paligemma import hf_layout
+from medvlm.models.paligemma.checkpoint import (
+    checkpoint_files,
+    load_params,
+    read_npz,
+    save_params,
+)
+from medvlm.models.paligemma.config import tiny
+from medvlm.models.paligemma.decode import Decoder
+from medvlm.models.paligemma.hf_layout import is_hf_folder, read_hf, write_hf
+from medvlm.models.paligemma.model import PaliGemma
+from medvlm.models.paligemma.params import cast, flatten, init_params, unflatten
+from medvlm.models.paligemma.tokenizer import (
+    BOS,
+    EOS,
+    JsonTokenizer,
+    Tokenizer,
+    build_demo_tokenizer,
+    load_tokenizer,
+)
+
+SIZE, PATCH, WIDTH = 32, 8, 32
+N_IMG = (SIZE // PATCH) ** 2
+TEXTS = ["what organ is shown? liver", "detect kidney", "answer en is it normal? yes no"] * 3
+PREFIX, SUFFIX = "what organ is shown?", "liver"
+
+
+@pytest.fixture(scope="module")
+def sp_model(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("sp") / "tokenizer.model"
+    build_demo_tokenizer(TEXTS, path, 400)
+    return path
+
+
+def hf_config(vocab: int, **text) -> PaliGemmaConfig:
+    """A tiny PaliGemma 2: Gemma 2 text (GQA, soft caps), SigLIP vision."""
+    rows = hf_layout.hf_rows(vocab)
+    text_config = dict(
+        model_type="gemma2",
+        hidden_size=WIDTH,
+        intermediate_size=2 * WIDTH,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        vocab_size=rows,
+        query_pre_attn_scalar=8,
+        final_logit_softcapping=30.0,
+        **text,
+    )
+    vision_config = dict(
+        model_type="siglip_vision_model",
+        hidden_size=WIDTH,
+        intermediate_size=2 * WIDTH,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        patch_size=PATCH,
+        image_size=SIZE,
+        vision_use_head=False,
+    )
+    return PaliGemmaConfig(
+        vision_config=vision_config,
+        text_config=text_config,
+        image_token_index=vocab,
+        projection_dim=WIDTH,
+        hidden_size=WIDTH,
+        vocab_size=rows,
+    )
+
+
+def save_processor(sp_model: Path, out: Path) -> None:
+    """transformers' own processor files: tokenizer.json converted from the sentencepiece model."""
+    tokenizer = GemmaTokenizer.from_pretrained(
+        sp_model.parent, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+    )
+    images = SiglipImageProcessor(size={"height": SIZE, "width": SIZE}, image_seq_length=N_IMG)
+    PaliGemmaProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(out)
+
+
+@pytest.fixture(scope="module")
+def hf_model(sp_model):
+    """A random tiny transformers PaliGemma with weights large enough to matter."""
+    torch.manual_seed(0)
+    model = PaliGemmaForConditionalGeneration(hf_config(Tokenizer(sp_model).vocab_size))
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.randn_like(param) * 0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def hf_folders(tmp_path_factory, hf_model, sp_model):
+    """The model saved three ways: one f32 file, f32 shards, bf16; tokenizer.json only."""
+    root = tmp_path_factory.mktemp("hf")
+    folders = {"f32": root / "f32", "sharded": root / "sharded", "bf16": root / "bf16"}
+    hf_model.save_pretrained(folders["f32"])
+    hf_model.save_pretrained(folders["sharded"], max_shard_size="20KB")
+    copy.deepcopy(hf_model).to(torch.bfloat16).save_pretrained(folders["bf16"])
+    for folder in folders.values():
+        save_processor(sp_model, folder)
+    return folders
+
+
+def inputs(vocab_tokenizer, seed=0):
+    """One image and a prefix + suffix, as our model and transformers' take them."""
+    image = np.random.default_rng(seed).integers(0, 256, (1, SIZE, SIZE, 3), np.uint8)
+    prefix = [BOS, *vocab_tokenizer.encode(PREFIX), *vocab_tokenizer.encode("\n")]
+    suffix = [*vocab_tokenizer.encode(SUFFIX), EOS]
+    text = np.array([prefix + suffix], np.int32)
+    mask_ar = np.array([[0] * len(prefix) + [1] * len(suffix)], np.int32)
+    return image, text, mask_ar, prefix
+
+
+def hf_logits(model, image, text, mask_ar, image_token):
+    ids = np.concatenate([np.full((1, N_IMG), image_token), text], axis=1)
+    types = np.concatenate([np.zeros((1, N_IMG), np.int64), mask_ar], axis=1)
+    pixels = torch.tensor(image.transpose(0, 3, 1, 2) / 127.5 - 1.0, dtype=torch.float32)
+    with torch.no_grad():
+        out = model(
+            input_ids=torch.tensor(ids),
+            pixel_values=pixels,
+            token_type_ids=torch.tensor(types),
+            attention_mask=torch.ones(ids.shape, dtype=torch.long),
+        )
+    return out.logits[0, N_IMG:].numpy()
+
+
+def our_logits(params, config, image, text, mask_ar):
+    params = cast(params, np.float32)
+    logits, _ = PaliGemma(config).apply({"params": params}, image, text, mask_ar)
+    return np.asarray(logits[0])
+
+
+@pytest.mark.parametrize("kind", ["f32", "sharded", "bf16"])
+def test_transformers_folder_is_imported_with_equal_logits(hf_folders, hf_model, sp_model, kind):
+    folder = hf_folders[kind]
+    assert is_hf_folder(folder) and not is_hf_folder(sp_model.parent)
+    if kind == "sharded":
+        assert len(hf_layout.weight_files(folder)) > 3
+    flat, config = read_hf(folder)
+    vocab = Tokenizer(sp_model).vocab_size
+    assert config.llm.vocab_size == vocab and config.llm.final_softcap == 30.0
+    assert config.img.image_size == SIZE and config.llm.num_kv_heads == 2
+    want = "bfloat16" if kind == "bf16" else "float32"
+    assert {str(a.dtype) for a in flat.values()} == {want}
+    reference = PaliGemmaForConditionalGeneration.from_pretrained(
+        folder, attn_implementation="eager", dtype=torch.float32
+    ).eval()
+    tokenizer = JsonTokenizer(folder / "tokenizer.json")
+    image, text, mask_ar, _ = inputs(tokenizer)
+    theirs = hf_logits(reference, image, text, mask_ar, vocab)
+    ours = our_logits(unflatten(flat), config, image, text, mask_ar)
+    assert theirs.shape[1] == hf_layout.hf_rows(vocab) and ours.shape[1] == vocab
+    np.testing.assert_allclose(ours, theirs[:, :vocab], atol=1e-4, rtol=0)
+    assert np.abs(ours).max() > 1  # the comparison is not between near-zero numbers
+
+
+def test_greedy_tokens_equal_transformers_generate(hf_folders, hf_model, sp_model):
+    folder = hf_folders["f32"]
+    flat, config = read_hf(folder)
+    tokenizer = load_tokenizer(folder / "tokenizer.json")
+    image, _, _, prefix = inputs(tokenizer)
+    decoder = Decoder(PaliGemma(config), unflatten(flat))
+    prompt = np.array([prefix], np.int32)
+    ours = decoder.greedy(image, prompt, np.ones(prompt.shape, bool), max_new_tokens=8)[0]
+    vocab = config.llm.vocab_size
+    ids = torch.tensor([[vocab] * N_IMG + prefix])
+    pixels = torch.tensor(image.transpose(0, 3, 1, 2) / 127.5 - 1.0, dtype=torch.float32)
+    with torch.no_grad():
+        out = hf_model.generate(
+            input_ids=ids,
+            pixel_values=pixels,
+            token_type_ids=torch.zeros_like(ids),
+            attention_mask=torch.ones_like(ids),
+            max_new_tokens=8,
+            do_sample=False,
+            # the <image> row and the padding rows are not tokens our model can emit
+            suppress_tokens=list(range(vocab, hf_layout.hf_rows(vocab))),
+        )
+    theirs = out[0, ids.shape[1] :].tolist()
+    if EOS in theirs:
+        theirs = theirs[: theirs.index(EOS) + 1]
+    assert ours.tolist()[: len(theirs)] == theirs
+    assert len(set(theirs)) > 1
+
+
+def test_tokenizer_json_reads_as_sentencepiece_does(hf_folders, sp_model):
+    sp, tj = Tokenizer(sp_model), JsonTokenizer(hf_folders["f32"] / "tokenizer.json")
+    assert (tj.vocab_size, tj.loc_offset) == (sp.vocab_size, sp.loc_offset)
+    for text in [*TEXTS, "<loc0012><loc1000> kidney ; x\n", "é 12.5 ü"]:
+        assert tj.encode(text) == sp.encode(text)
+        assert tj.decode(sp.encode(text) + [EOS]) == sp.decode(sp.encode(text) + [EOS])
+    assert [kind for _, kind in tj.pieces()] == [kind for _, kind in sp.pieces()]
+
+
+@pytest.fixture(scope="module")
+def ours(tmp_path_factory, sp_model):
+    """Our tiny random model (image head perturbed) saved as a big_vision checkpoint."""
+    folder = tmp_path_factory.mktemp("ours")
+    shutil.copyfile(sp_model, folder / "tokenizer.model")
+    config = tiny(Tokenizer(sp_model).vocab_size, SIZE, WIDTH, 2, PATCH)
+    flat = flatten(jax.device_get(init_params(config, 1)))
+    rng = np.random.default_rng(1)
+    flat = {name: rng.normal(0, 0.3, v.shape).astype(np.float32) for name, v in flat.items()}
+    save_params(unflatten(flat), folder / "params.npz")
+    return folder, config
+
+
+def test_written_folder_loads_in_transformers_with_equal_logits(ours, tmp_path):
+    folder, config = ours
+    params = read_npz(folder / "params.npz")
+    out = tmp_path / "hf"
+    write_hf(params, config, folder / "tokenizer.model", out)
+    model = PaliGemmaForConditionalGeneration.from_pretrained(out, attn_implementation="eager")
+    processor = AutoProcessor.from_pretrained(out)
+    vocab = config.llm.vocab_size
+    assert processor.image_token_id == vocab == model.config.image_token_index
+    assert processor.image_seq_length == N_IMG
+    assert processor.image_processor.size == {"height": SIZE, "width": SIZE}
+    tokenizer = Tokenizer(folder / "tokenizer.model")
+    assert processor.tokenizer.convert_tokens_to_ids("<loc0000>") == tokenizer.loc_offset
+    image, text, mask_ar, _ = inputs(tokenizer)
+    theirs = hf_logits(model.eval(), image, text, mask_ar, vocab)
+    mine = our_logits(unflatten(params), config, image, text, mask_ar)
+    np.testing.assert_allclose(mine, theirs[:, :vocab], atol=1e-4, rtol=0)
+    assert np.abs(mine).max() > 1
+
+
+@pytest.mark.parametrize("dtype", [None, "bfloat16"])
+def test_npz_to_hf_to_npz_is_bit_exact(ours, tmp_path, dtype):
+    folder, config = ours
+    params = read_npz(folder / "params.npz")
+    if dtype:
+        params = {name: value.astype(ml_dtypes.bfloat16) for name, value in params.items()}
+    write_hf(unflatten(params), config, folder / "tokenizer.model", tmp_path / "hf")
+    back, read_config = read_hf(tmp_path / "hf")
+    assert read_config == config
+    save_params(unflatten(back), tmp_path / "back.npz")
+    again = read_npz(tmp_path / "back.npz")
+    assert sorted(again) == sorted(params)
+    for name, value in params.items():
+        assert again[name].dtype == value.dtype, name
+        assert again[name].tobytes() == value.tobytes(), name
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["dtype"] == (
+        dtype or "float32"
+    )
+
+
+def test_checkpoint_files_and_load_params_take_a_transformers_folder(hf_folders):
+    folder = hf_folders["sharded"]
+    weights, tokenizer, config_json = checkpoint_files(folder)
+    assert weights.name == hf_layout.INDEX_FILE and tokenizer.name == "tokenizer.json"
+    assert config_json == folder / "config.json"
+    flat, config = read_hf(folder)
+    params = load_params(weights, config)
+    for name, value in flatten(params).items():
+        assert np.array_equal(value, flat[name]), name
