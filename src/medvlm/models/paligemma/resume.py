@@ -6,8 +6,9 @@ and renames it when every process is done), so a killed save leaves no half stat
 state resumes a run of one process or many. The arrays come back with the shardings of the
 arrays they replace.
 
-The data order is a function of the seed and the step (the loader's per-epoch permutation), and
-the training step draws no random numbers, so these fully determine the rest of the run.
+The data order is a function of the seed and the step (the loader's per-epoch permutation, or
+the mixture's order: :mod:`medvlm.data.mixture`), and the training step draws no random numbers,
+so these fully determine the rest of the run.
 """
 
 from __future__ import annotations
