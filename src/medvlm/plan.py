@@ -4,7 +4,8 @@
 read it: against the schema's run definition (the values a sweep point sets never went through
 the config-wide check), through the family's own settings classes
 (:func:`medvlm.models.base.run_settings`, the one source of truth for the ``train:`` and
-``decode:`` keys), its checkpoint: a local path must exist, a run on the demo model must fit
+``decode:`` keys), its checkpoint: a local path must exist and its files serve the run (the
+family's ``check_checkpoint``), a run on the demo model must fit
 ``demo_models.<family>`` (checked by the family's demo settings too), and the groups its
 ``train.mixture`` weights against the data the config can hold. An error names the config
 key the bad value comes from (``runs.pg.train.learning_rat``,
@@ -44,6 +45,8 @@ def _check_run(run: dict, schema: dict, demos: dict, data: dict) -> None:
             f"{checkpoint} does not exist; give a local checkpoint "
             f"({settings.CHECKPOINT_HINT}) or {DEMO_CHECKPOINT!r}",
         )
+    else:
+        settings.check_checkpoint()
 
 
 def checked_runs(config: dict) -> dict[str, dict]:

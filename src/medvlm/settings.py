@@ -374,6 +374,10 @@ class RunSettings(Settings):
     def check_demo(self, demo: Settings) -> None:
         """Raise :class:`SettingError` if this run cannot start from a demo model of ``demo``."""
 
+    def check_checkpoint(self) -> None:
+        """Raise :class:`SettingError` if the local checkpoint's files cannot serve this run;
+        called at plan time, so it reads only small files and imports no JAX or torch."""
+
     @classmethod
     def from_run(cls, run: dict[str, Any], where: str = "run"):
         """The settings of ``run`` (a workflow run dict); errors name ``where.<key>``."""

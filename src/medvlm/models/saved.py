@@ -3,8 +3,9 @@
 A trained run's folder holds ``run.json``: the run as its family trained it (family, checkpoint
 as an absolute path, image size, seed, training settings), written after training. A folder
 without one (a checkpoint used as it is, as a zero-shot run does) is recognised by its files: a
-big_vision ``.npz`` beside a tokenizer is PaliGemma, a Hugging Face ``config.json`` of a Gemma 3
-model is MedGemma; its image size comes from its own config, or must be given.
+big_vision ``.npz`` beside a tokenizer, or a transformers folder whose ``config.json`` says
+``paligemma``, is PaliGemma; a Hugging Face ``config.json`` of a Gemma 3 model is MedGemma; its
+image size comes from its own config, or must be given.
 """
 
 from __future__ import annotations
@@ -36,11 +37,14 @@ def _guess_family(model_dir: Path) -> str:
     if model_dir.suffix == ".npz" or any(model_dir.glob("*.npz")):
         return "paligemma"
     config = model_dir / "config.json"
-    if config.is_file() and str(_json(config).get("model_type", "")).startswith("gemma3"):
+    model_type = str(_json(config).get("model_type", "")) if config.is_file() else ""
+    if model_type == "paligemma":
+        return "paligemma"
+    if model_type.startswith("gemma3"):
         return "medgemma"
     raise ValueError(
         f"{model_dir}: not a model folder medvlm knows (no {RUN_FILE}, no big_vision .npz, no "
-        "Gemma 3 config.json); give --family"
+        "PaliGemma or Gemma 3 config.json); give --family"
     )
 
 
@@ -48,7 +52,9 @@ def _native_image_size(model_dir: Path, family: str) -> int | None:
     """The image size a plain checkpoint's own config names, if it names one."""
     folder = model_dir.parent if model_dir.is_file() else model_dir
     if family == "paligemma" and (folder / "config.json").is_file():
-        return int(_json(folder / "config.json")["img"]["image_size"])
+        from medvlm.models.paligemma.hf_layout import read_config
+
+        return read_config(folder / "config.json").img.image_size
     if family == "medgemma" and (folder / "preprocessor_config.json").is_file():
         size = _json(folder / "preprocessor_config.json").get("size")
         if isinstance(size, dict) and "height" in size:

@@ -8,13 +8,11 @@ import os
 import zipfile
 from pathlib import Path
 
-import ml_dtypes
 import numpy as np
 
 from medvlm.io import atomic_path
 from medvlm.models.paligemma import hf_layout
 from medvlm.models.paligemma.config import CheckpointMismatch, PaliGemmaConfig
-from medvlm.models.paligemma.params import flatten, param_shapes, unflatten
 from medvlm.models.paligemma.tokenizer import find_tokenizer
 
 PREFIX = "params/"
@@ -24,6 +22,8 @@ NEW_ROW_STDDEV = 0.02
 
 def read_npz(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """Every array of a big_vision npz by its name without ``params/``; ``V2`` → bfloat16."""
+    import ml_dtypes
+
     arrays = {}
     try:
         with np.load(path, allow_pickle=False) as data:
@@ -86,6 +86,8 @@ def load_params(path: str | os.PathLike, config: PaliGemmaConfig, seed: int = 0)
     A configured vocabulary larger than the checkpoint's embedding gets its new rows drawn from
     N(0, 0.02); every other difference is an error.
     """
+    from medvlm.models.paligemma.params import param_shapes, unflatten
+
     path = Path(path)
     flat = hf_layout.read_hf(path.parent)[0] if is_hf_weights(path) else read_npz(path)
     expected = param_shapes(config)
@@ -108,11 +110,15 @@ def load_params(path: str | os.PathLike, config: PaliGemmaConfig, seed: int = 0)
 
 def save_params(params: dict, path: str | os.PathLike) -> None:
     """Write ``params`` as a big_vision npz (``params/`` keys, bfloat16 as ``V2``), atomically."""
+    from medvlm.models.paligemma.params import flatten
+
     write_npz(path, {PREFIX + name: value for name, value in flatten(params).items()})
 
 
 def write_npz(path: str | os.PathLike, arrays: dict) -> None:
     """Write named arrays to an npz atomically; bfloat16 is stored as ``V2`` like big_vision."""
+    import ml_dtypes
+
     stored = {}
     for name, value in arrays.items():
         array = np.asarray(value)
@@ -156,6 +162,16 @@ def checkpoint_files(checkpoint: str | os.PathLike) -> tuple[Path, Path, Path | 
     return npz, find_tokenizer(npz.parent), config if config.is_file() else None
 
 
+def checkpoint_config(checkpoint: str | os.PathLike) -> PaliGemmaConfig | None:
+    """The config a checkpoint's files state, every file checked to be there (a transformers
+    folder's shards, safetensors headers and tokenizer too), or None for an npz without a
+    ``config.json``. Reads only small files and imports no JAX: the plan-time check."""
+    weights, _, config_json = checkpoint_files(checkpoint)
+    if is_hf_weights(weights):
+        return hf_layout.check_folder(weights.parent)
+    return None if config_json is None else hf_layout.read_config(config_json)
+
+
 def is_hf_weights(weights: Path) -> bool:
     """Whether ``checkpoint_files`` found transformers weights (else a big_vision npz)."""
     return weights.name == hf_layout.INDEX_FILE or weights.suffix == ".safetensors"
@@ -166,14 +182,3 @@ def source_files(weights: Path) -> list[Path]:
     if weights.name == hf_layout.INDEX_FILE:
         return [weights, *hf_layout.weight_files(weights.parent)]
     return [weights]
-
-
-def read_config(config_json: Path) -> PaliGemmaConfig:
-    """A checkpoint's ``config.json``: ours (``img``/``llm``) or transformers' (``paligemma``)."""
-    data = hf_layout.read_json(config_json)
-    if isinstance(data, dict) and data.get("model_type") == "paligemma":
-        return hf_layout.config_from_hf(data, config_json)
-    try:
-        return PaliGemmaConfig.from_json(data)
-    except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointMismatch(f"{config_json}: not a PaliGemma config ({error})") from None

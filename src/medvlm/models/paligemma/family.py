@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -32,12 +31,14 @@ from medvlm.models.paligemma.checkpoint import (
     load_params,
     read_npz,
     save_params,
+    source_files,
 )
 from medvlm.models.paligemma.config import PaliGemmaConfig, tiny
 from medvlm.models.paligemma.decode import Decoder
 from medvlm.models.paligemma.distributed import ProcessRows, barrier, is_main
 from medvlm.models.paligemma.examples import Batcher
 from medvlm.models.paligemma.gemma import INIT_STDDEV
+from medvlm.models.paligemma.hf_layout import read_config
 from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.params import (
     cast,
@@ -49,7 +50,12 @@ from medvlm.models.paligemma.params import (
 )
 from medvlm.models.paligemma.settings import DemoSettings, PaliGemmaRun
 from medvlm.models.paligemma.sharding import batch_sharding
-from medvlm.models.paligemma.tokenizer import NUM_LOC, Tokenizer, build_demo_tokenizer
+from medvlm.models.paligemma.tokenizer import (
+    NUM_LOC,
+    build_demo_tokenizer,
+    find_tokenizer,
+    load_tokenizer,
+)
 from medvlm.models.paligemma.train import Trainer, fit
 from medvlm.predictions import write_predictions
 from medvlm.settings import from_mapping
@@ -62,10 +68,10 @@ TOKENIZER_FILE = "tokenizer.model"
 def model_config(
     npz: Path, config_json: Path | None, final_softcap: float = 0.0
 ) -> PaliGemmaConfig:
-    """``config.json`` beside the checkpoint when there is one, else read off its shapes (with
-    ``final_softcap``, which shapes cannot tell)."""
+    """``config.json`` beside the checkpoint when there is one (ours or a transformers
+    folder's), else read off its shapes (with ``final_softcap``, which shapes cannot tell)."""
     if config_json is not None:
-        return PaliGemmaConfig.from_json(json.loads(config_json.read_text(encoding="utf-8")))
+        return read_config(config_json)
     shapes = {name: array.shape for name, array in read_npz(npz).items()}
     return infer_config(shapes, final_softcap)
 
@@ -131,7 +137,7 @@ class PaliGemmaFamily:
         npz, tokenizer_path, config_json = checkpoint_files(settings.checkpoint)
         config = model_config(npz, config_json).replace(final_softcap=ts.final_softcap)
         _check_image_size(config, settings.image_size, npz)
-        tokenizer = Tokenizer(tokenizer_path)
+        tokenizer = load_tokenizer(tokenizer_path)
         if tokenizer.vocab_size > config.llm.vocab_size:
             config = config.replace(vocab_size=tokenizer.vocab_size)
         params = load_params(npz, config, settings.seed)
@@ -153,7 +159,8 @@ class PaliGemmaFamily:
                 decoder = Decoder(PaliGemma(config), None)
                 scorer = ValidationScorer(decoder, tokenizer, settings, val_loader)
         if is_main():
-            files = [path for path in (npz, tokenizer_path, config_json) if path is not None]
+            files = [*source_files(npz), tokenizer_path]
+            files += [config_json] if config_json is not None else []
             fingerprint = training_fingerprint(settings, files, npz.parent, train, val)
             claim_resume_dir(resume_dir, fingerprint)
         barrier("resume state claimed")
@@ -161,7 +168,7 @@ class PaliGemmaFamily:
         barrier("trained")  # every process is done with the resume state
         if is_main():
             write_json(out_dir / CONFIG_NAME, config.to_json())
-            with atomic_path(out_dir / TOKENIZER_FILE) as tmp:
+            with atomic_path(out_dir / tokenizer.HF_NAME) as tmp:
                 shutil.copyfile(tokenizer_path, tmp)
             release_resume_dir(resume_dir)
 
@@ -172,13 +179,13 @@ class PaliGemmaFamily:
         model_dir = Path(model_dir)
         trained = model_dir / f"{settings.decode.weights}.npz"
         if trained.is_file():
-            npz, tokenizer_path = trained, model_dir / TOKENIZER_FILE
+            npz, tokenizer_path = trained, find_tokenizer(model_dir)
             config_json = model_dir / CONFIG_NAME
         else:
             npz, tokenizer_path, config_json = checkpoint_files(model_dir)
         config = model_config(npz, config_json, settings.train.final_softcap)
         _check_image_size(config, settings.image_size, npz)
-        tokenizer = Tokenizer(tokenizer_path)
+        tokenizer = load_tokenizer(tokenizer_path)
         decoder = Decoder(PaliGemma(config), load_params(npz, config))
         loader = data.loader(settings.decode.batch_size, shuffle=False)
         vocab = constraint_vocabulary(tokenizer, settings)

@@ -448,6 +448,18 @@ def read_json(path: Path):
         raise CheckpointMismatch(f"{path}: not readable JSON ({error})") from None
 
 
+def read_config(config_json: Path) -> PaliGemmaConfig:
+    """A checkpoint's ``config.json``: ours (``img``/``llm``) or transformers' (``paligemma``)."""
+    config_json = Path(config_json)
+    data = read_json(config_json)
+    if isinstance(data, dict) and data.get("model_type") == "paligemma":
+        return config_from_hf(data, config_json)
+    try:
+        return PaliGemmaConfig.from_json(data)
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointMismatch(f"{config_json}: not a PaliGemma config ({error})") from None
+
+
 def is_hf_folder(path: str | os.PathLike) -> bool:
     """Whether ``path`` is a folder in the transformers layout: safetensors weights (single or
     indexed), or a ``config.json`` that names ``model_type: paligemma``."""

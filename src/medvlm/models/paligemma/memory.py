@@ -38,15 +38,15 @@ _VARIANT = re.compile(r"(paligemma2?-\d+b)(?:-[a-z]+)?(?:-(\d{3}))?", re.IGNOREC
 def architecture(run: PaliGemmaRun) -> tuple[PaliGemmaConfig, str]:
     """The run's model config and where it came from."""
     from medvlm.models.paligemma.checkpoint import checkpoint_files, read_npz_shapes
+    from medvlm.models.paligemma.hf_layout import read_config
     from medvlm.models.paligemma.params import infer_config
 
     path = Path(run.checkpoint)
     softcap = run.train.final_softcap
     if path.exists():
         npz, _, config_json = checkpoint_files(path)
-        if config_json is not None:
-            data = json.loads(config_json.read_text("utf-8"))
-            return PaliGemmaConfig.from_json(data).replace(final_softcap=softcap), str(config_json)
+        if config_json is not None:  # ours or a transformers folder's
+            return read_config(config_json).replace(final_softcap=softcap), str(config_json)
         return infer_config(read_npz_shapes(npz), softcap), f"{npz} (array shapes)"
     for match in _VARIANT.finditer(path.name if path.name else str(path)):
         name = f"{match[1].lower()}-{match[2] or run.image_size}"

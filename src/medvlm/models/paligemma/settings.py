@@ -18,6 +18,7 @@ from medvlm.records import DETECTION, INSTANCE_DETECTION, REPORT_GENERATION
 from medvlm.settings import (
     SHORT_ANSWER_TOKENS,
     RunSettings,
+    SettingError,
     Settings,
     SharedDecodeSettings,
     SharedTrainSettings,
@@ -26,7 +27,7 @@ from medvlm.settings import (
     check_regex,
 )
 
-CHECKPOINT = "a big_vision .npz or its directory"
+CHECKPOINT = "a big_vision .npz or its directory, or a transformers PaliGemma folder"
 OPTIMIZERS = ("sgd", "adam", "adamw")
 DTYPES = ("float32", "bfloat16", "float16")
 # Regexes over flat parameter names ("llm/layers/attn/q_einsum/w").
@@ -180,7 +181,9 @@ class PaliGemmaRun(RunSettings, family="paligemma", checkpoint_hint=CHECKPOINT, 
     checkpoint: a big_vision ``.npz`` (tokenizer ``tokenizer.model`` or
         ``paligemma_tokenizer.model`` beside it), or a directory holding one ``.npz`` and the
         tokenizer; an optional ``config.json`` beside it fixes the model config, otherwise the
-        config is read off the checkpoint's shapes.
+        config is read off the checkpoint's shapes. Or a transformers folder (``config.json``
+        of ``model_type`` paligemma, safetensors weights, ``tokenizer.model`` or
+        ``tokenizer.json``), told apart by its files.
     image_size: the shard size; must match the checkpoint's (224, 448, 896).
     seed: data order and new embedding rows.
     """
@@ -188,6 +191,21 @@ class PaliGemmaRun(RunSettings, family="paligemma", checkpoint_hint=CHECKPOINT, 
     image_size: int = 224
     train: TrainSettings = field(default_factory=TrainSettings)
     decode: DecodeSettings = field(default_factory=DecodeSettings)
+
+    def check_checkpoint(self) -> None:
+        from medvlm.models.paligemma.checkpoint import checkpoint_config
+        from medvlm.models.paligemma.config import CheckpointMismatch
+
+        try:
+            config = checkpoint_config(self.checkpoint)
+        except (CheckpointMismatch, FileNotFoundError) as error:
+            raise SettingError("checkpoint", str(error)) from None
+        check(
+            config is None or config.img.image_size == self.image_size,
+            "image_size",
+            f"is {self.image_size} but the checkpoint {self.checkpoint} is for "
+            f"{config and config.img.image_size} px images: the two must match",
+        )
 
     def check_demo(self, demo: DemoSettings) -> None:
         check(
