@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from medvlm.config import load_schema
 from medvlm.data.shards import build_shards
 from medvlm.io import write_json, write_jsonl
 from medvlm.models.base import SplitData, checkpoint_dir_files, training_fingerprint
-from medvlm.models.export import export_model
+from medvlm.models.export import DTYPES, FORMAT_NAMES, export_model
 from medvlm.models.saved import save_run
 from tests.support.cli import run_medvlm
 from tests.support.medgemma_data import SHARD_SIZE, colour_records
@@ -117,22 +118,38 @@ def test_a_merged_medgemma_gives_the_adapter_models_logits(medgemma_run, tmp_pat
     assert (untrained - ours).abs().max() > 1e-3  # the adapter changed the model
 
 
-def test_a_bf16_merged_medgemma_stays_within_bf16_tolerance(medgemma_run, tmp_path):
+def test_a_merged_medgemma_is_saved_in_its_bases_type_or_the_one_asked(medgemma_run, tmp_path):
+    import shutil
+
     import torch
     from transformers import AutoModelForImageTextToText, AutoProcessor
 
-    results, _ = medgemma_run
+    results, run = medgemma_run
+    model = results / "models" / "mg"
     f32, bf16 = tmp_path / "f32", tmp_path / "bf16"
-    export_model(results / "models" / "mg", "hf", f32)
-    export_model(results / "models" / "mg", "hf", bf16, dtype="bfloat16")
+    export_model(model, "hf", f32)
+    export_model(model, "hf", bf16, dtype="bfloat16")
     inputs = gemma_inputs(AutoProcessor.from_pretrained(f32, local_files_only=True))
     logits = []
-    for folder in (f32, bf16):
-        model = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True)
-        assert model.dtype == (torch.bfloat16 if folder == bf16 else torch.float32)
+    for folder, dtype in ((f32, torch.float32), (bf16, torch.bfloat16)):
+        loaded = AutoModelForImageTextToText.from_pretrained(folder, local_files_only=True)
+        assert loaded.dtype == dtype
         with torch.no_grad():
-            logits.append(model.eval().float()(**inputs).logits)
-    torch.testing.assert_close(logits[1], logits[0], atol=0.1, rtol=0.05)
+            logits.append(loaded.eval().float()(**inputs).logits)
+    torch.testing.assert_close(logits[1], logits[0], atol=0.1, rtol=0.05)  # bf16 rounding
+
+    # a bf16 base (as google/medgemma-4b-it is stored) gives a bf16 merged model by default
+    base16 = tmp_path / "base16"
+    AutoModelForImageTextToText.from_pretrained(
+        run["checkpoint"], local_files_only=True, dtype=torch.bfloat16
+    ).save_pretrained(base16)
+    AutoProcessor.from_pretrained(run["checkpoint"], local_files_only=True).save_pretrained(base16)
+    on_bf16 = tmp_path / "models" / "mg"
+    shutil.copytree(model, on_bf16)
+    save_run(on_bf16, {**run, "checkpoint": str(base16)})
+    export_model(on_bf16, "hf", tmp_path / "merged16")
+    merged = AutoModelForImageTextToText.from_pretrained(tmp_path / "merged16")
+    assert merged.dtype == torch.bfloat16
 
 
 def test_the_adapter_export_loads_with_peft(medgemma_run, tmp_path):
@@ -218,6 +235,12 @@ def test_bad_exports_fail_naming_the_problem_and_write_nothing(medgemma_run, arg
     assert not [p for p in results.iterdir() if p.name.startswith((".bad", "bad"))]
 
 
+def test_the_schema_knows_the_formats_the_code_has():
+    export = load_schema()["properties"]["export"]["properties"]
+    assert tuple(export["format"]["enum"]) == FORMAT_NAMES
+    assert tuple(export["dtype"]["enum"]) == DTYPES
+
+
 @pytest.mark.workflow
 def test_the_export_block_adds_one_export_per_trained_run(tmp_path):
     config = tiny_runs_config(tmp_path)
@@ -232,3 +255,135 @@ def test_the_export_block_adds_one_export_per_trained_run(tmp_path):
     assert "config key export.format: 'adapter' is not a format of a paligemma model" in (
         refused.stderr + refused.stdout
     )
+
+
+@pytest.fixture(scope="module")
+def paligemma_run(tmp_path_factory):
+    """A PaliGemma run trained with LoRA for two steps (its kept weights: the base with the
+    factors merged in), laid out as the workflow leaves it."""
+    from medvlm.models.base import get_family
+    from tests.support.medgemma_data import demo_texts
+
+    results = tmp_path_factory.mktemp("export-pg") / "results"
+    (results / "images").mkdir(parents=True)
+    data = workflow_data(results)
+    family = get_family("paligemma")
+    base = results / "demo_models" / "paligemma"
+    demo = {"image_size": SHARD_SIZE, "patch": 8, "width": 16, "vocab_size": 400}
+    family.build_demo_model(base, demo_texts(data_split(data, "train")), demo)
+    run = {
+        "family": "paligemma",
+        "checkpoint": str(base),
+        "image_size": SHARD_SIZE,
+        "seed": 0,
+        "train": {
+            "steps": 2,
+            "batch_size": 4,
+            "learning_rate": 0.05,
+            "optimizer": "adam",
+            "lora_rank": 2,
+            "val_every": 2,
+            "save_every": 2,
+            "log_every": 1,
+            "seqlen": 48,
+            "select": "loss",
+            "val_examples": 4,
+        },  # fmt: skip
+    }
+    model = results / "models" / "pg"
+    family.train(run, data_split(data, "train"), data_split(data, "val"), model, results / "r")
+    save_run(model, run)
+    return results, run
+
+
+def paligemma_logits_ours(model_dir: Path, image, tokens, prefix: int):
+    """Our model's f32 logits for one image and token row (``prefix`` tokens fully attended)."""
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from medvlm.models.paligemma.checkpoint import CONFIG_NAME, load_params
+    from medvlm.models.paligemma.family import model_config
+    from medvlm.models.paligemma.model import PaliGemma
+
+    config = model_config(model_dir / "best.npz", model_dir / CONFIG_NAME)
+    params = jax.tree.map(
+        lambda a: np.asarray(a, np.float32), load_params(model_dir / "best.npz", config)
+    )
+    mask_ar = jnp.array([[0] * prefix + [1] * (len(tokens) - prefix)])
+    logits, _ = PaliGemma(config).apply(
+        {"params": params}, jnp.asarray(image[None]), jnp.array([tokens]), mask_ar
+    )
+    return np.asarray(logits[0]), config
+
+
+def test_a_paligemma_hf_export_loads_in_transformers_with_our_logits(paligemma_run, tmp_path):
+    import numpy as np
+    import torch
+    from transformers import AutoProcessor, PaliGemmaForConditionalGeneration
+
+    results, _ = paligemma_run
+    model_dir = results / "models" / "pg"
+    out = tmp_path / "hf"
+    export_model(model_dir, "hf", out, dtype="float32")
+    model = PaliGemmaForConditionalGeneration.from_pretrained(out, local_files_only=True).eval()
+    processor = AutoProcessor.from_pretrained(out, local_files_only=True)
+
+    image = np.random.default_rng(0).integers(0, 256, (SHARD_SIZE, SHARD_SIZE, 3), np.uint8)
+    tokens = [2, 17, 40, 99, 5, 300, 12, 1]
+    ours, config = paligemma_logits_ours(model_dir, image, tokens, prefix=5)
+    n_image = config.img.num_tokens
+    image_id = model.config.image_token_id
+    input_ids = torch.tensor([[image_id] * n_image + tokens])
+    token_type_ids = torch.tensor([[0] * (n_image + 5) + [1] * 3])
+    pixels = processor.image_processor(images=[image], return_tensors="pt")["pixel_values"]
+    expected = torch.tensor(image / 127.5 - 1, dtype=torch.float32).permute(2, 0, 1)[None]
+    torch.testing.assert_close(pixels, expected, atol=1e-6, rtol=0)  # same normalisation
+    with torch.no_grad():
+        logits = model(
+            input_ids=input_ids, pixel_values=pixels, token_type_ids=token_type_ids
+        ).logits[0, n_image:, : config.llm.vocab_size]
+    np.testing.assert_allclose(logits.numpy(), ours, atol=1e-4, rtol=0)
+    # the processor's tokenizer is ours: the same ids for the same text
+    from medvlm.models.paligemma.tokenizer import Tokenizer
+
+    text = "Which colour is the square?"
+    theirs = processor.tokenizer(text, add_special_tokens=False)["input_ids"]
+    assert theirs == Tokenizer(model_dir / "tokenizer.model").encode(text)
+    # as a server runs it: the processor's image tokens, prompt and prefix mask into the model
+    inputs = processor(images=[image], text=["<image>" + text], return_tensors="pt")
+    ids = inputs["input_ids"][0].tolist()
+    assert ids[:n_image] == [image_id] * n_image
+    ours, _ = paligemma_logits_ours(model_dir, image, ids[n_image:], prefix=len(ids) - n_image)
+    with torch.no_grad():
+        logits = model(**inputs).logits[0, n_image:, : config.llm.vocab_size]
+    np.testing.assert_allclose(logits.numpy(), ours, atol=1e-4, rtol=0)
+
+
+def test_a_paligemma_big_vision_export_gives_back_the_same_arrays(paligemma_run, tmp_path):
+    import numpy as np
+
+    from medvlm.models.paligemma.checkpoint import checkpoint_files, read_npz
+    from medvlm.models.paligemma.hf_layout import read_hf
+
+    results, _ = paligemma_run
+    model_dir = results / "models" / "pg"
+    kept = read_npz(model_dir / "best.npz")
+    out = tmp_path / "bv"
+    export_model(model_dir, "big_vision", out)
+    npz, tokenizer, config = checkpoint_files(out)  # a checkpoint another run can start from
+    exported = read_npz(npz)
+    assert exported.keys() == kept.keys()
+    for name, array in kept.items():
+        assert exported[name].dtype == array.dtype and np.array_equal(exported[name], array), name
+    assert tokenizer.read_bytes() == (model_dir / "tokenizer.model").read_bytes()
+    # LoRA merged: no factors, and the targeted weights moved off the base's
+    base = read_npz(results / "demo_models" / "paligemma" / "params.npz")
+    assert not [name for name in exported if "lora" in name]
+    changed = [name for name in base if not np.array_equal(base[name], exported[name])]
+    assert changed and all(name.startswith("llm/layers/") for name in changed), changed
+    # the transformers export holds the same arrays too (kept dtypes: bit for bit)
+    export_model(model_dir, "hf", tmp_path / "hf")
+    flat, _ = read_hf(tmp_path / "hf")
+    for name, array in kept.items():
+        assert flat[name].dtype == array.dtype and np.array_equal(flat[name], array), name

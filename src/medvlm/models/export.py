@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 
 # Formats per family; the first is the transformers layout every family has.
 FORMATS = {"paligemma": ("hf", "big_vision"), "medgemma": ("hf", "adapter")}
-FORMAT_NAMES = ("hf", "big_vision", "adapter")
+FORMAT_NAMES = tuple(dict.fromkeys(fmt for formats in FORMATS.values() for fmt in formats))
 WEIGHTS = ("best", "final")
 DTYPES = ("float32", "bfloat16")
 LIBRARIES = {"hf": "transformers", "big_vision": "big_vision", "adapter": "peft"}  # the card's

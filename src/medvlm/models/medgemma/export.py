@@ -52,14 +52,18 @@ def merged_model(checkpoint: str | Path, adapter: Path, dtype: str | None = None
     """The base checkpoint with ``adapter`` merged in, in ``dtype`` (default: the base's)."""
     import torch
     from peft import PeftModel
-    from transformers import AutoModelForImageTextToText
+    from transformers import AutoConfig, AutoModelForImageTextToText
 
+    checkpoint = check_checkpoint(checkpoint)
+    if dtype is None:  # read before loading: loading sets the config's dtype to the loaded one
+        saved_dtype = AutoConfig.from_pretrained(checkpoint, local_files_only=True).dtype
+    else:
+        saved_dtype = getattr(torch, dtype)
     base = AutoModelForImageTextToText.from_pretrained(
-        check_checkpoint(checkpoint), dtype=torch.float32, local_files_only=True
+        checkpoint, dtype=torch.float32, local_files_only=True
     )
-    saved_dtype = getattr(torch, dtype) if dtype else base.config.dtype or torch.float32
     model = PeftModel.from_pretrained(base, adapter).merge_and_unload(safe_merge=True)
-    return model.to(saved_dtype)
+    return model.to(saved_dtype or torch.float32)
 
 
 def export(run: dict, model_dir: Path, weights: str, fmt: str, out: Path, dtype: str | None):

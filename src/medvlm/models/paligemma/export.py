@@ -6,8 +6,9 @@ merged into the base (``Trainer.params``), so both formats are the merged model.
 - ``hf``: the transformers layout (``PaliGemmaForConditionalGeneration`` + ``AutoProcessor``),
   written by :func:`medvlm.models.paligemma.hf_layout.write_hf`, the one mapping between the
   layouts.
-- ``big_vision``: ``params.npz`` (the run's weights file, byte for byte) + ``tokenizer.model`` +
-  our ``config.json``: a checkpoint that another run's ``checkpoint:`` takes.
+- ``big_vision``: ``params.npz`` (the run's weights file, byte for byte) + its tokenizer
+  (``tokenizer.model``, or ``tokenizer.json`` for a run started from one) + our ``config.json``:
+  a checkpoint that another run's ``checkpoint:`` takes.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from medvlm.models.paligemma import checkpoint as npz_checkpoint
 from medvlm.models.paligemma.checkpoint import CONFIG_NAME, load_params
-from medvlm.models.paligemma.family import TOKENIZER_FILE, model_config
+from medvlm.models.paligemma.family import model_config
+from medvlm.models.paligemma.tokenizer import find_tokenizer
 
 LOADING = {
     "hf": """
@@ -45,11 +47,11 @@ def checkpoint_files(checkpoint: str | Path) -> tuple[list[Path], Path]:
 
 def run_files(model_dir: Path, weights: str) -> tuple[Path, Path, Path]:
     """The run's weights file for ``weights``, its tokenizer and its config.json."""
-    files = (model_dir / f"{weights}.npz", model_dir / TOKENIZER_FILE, model_dir / CONFIG_NAME)
+    files = (model_dir / f"{weights}.npz", model_dir / CONFIG_NAME)
     for path in files:
         if not path.is_file():
             raise FileNotFoundError(f"{model_dir}: a trained PaliGemma run has {path.name}")
-    return files
+    return files[0], find_tokenizer(model_dir), files[1]
 
 
 def export(run: dict, model_dir: Path, weights: str, fmt: str, out: Path, dtype: str | None):
@@ -57,7 +59,7 @@ def export(run: dict, model_dir: Path, weights: str, fmt: str, out: Path, dtype:
     npz, tokenizer, config_json = run_files(model_dir, weights)
     if fmt == "big_vision":
         shutil.copyfile(npz, out / "params.npz")
-        shutil.copyfile(tokenizer, out / TOKENIZER_FILE)
+        shutil.copyfile(tokenizer, out / tokenizer.name)
         shutil.copyfile(config_json, out / CONFIG_NAME)
         return
     from medvlm.models.paligemma.hf_layout import write_hf
