@@ -12,6 +12,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 from transformers import (
     AutoProcessor,
     GemmaTokenizer,
@@ -23,6 +24,7 @@ from transformers import (
 
 from medvlm.models.paligemma import hf_layout
 from medvlm.models.paligemma.checkpoint import (
+    CheckpointMismatch,
     checkpoint_files,
     load_params,
     read_npz,
@@ -247,6 +249,12 @@ def test_written_folder_loads_in_transformers_with_equal_logits(ours, tmp_path):
     mine = our_logits(unflatten(params), config, image, text, mask_ar)
     np.testing.assert_allclose(mine, theirs[:, :vocab], atol=1e-4, rtol=0)
     assert np.abs(mine).max() > 1
+    model.save_pretrained(tmp_path / "again")  # transformers names the tensors as we do
+    with (
+        safe_open(out / "model.safetensors", "np") as ours_,
+        safe_open(tmp_path / "again" / "model.safetensors", "np") as theirs_,
+    ):
+        assert sorted(ours_.keys()) == sorted(theirs_.keys())
 
 
 @pytest.mark.parametrize("dtype", [None, "bfloat16"])
@@ -278,3 +286,168 @@ def test_checkpoint_files_and_load_params_take_a_transformers_folder(hf_folders)
     params = load_params(weights, config)
     for name, value in flatten(params).items():
         assert np.array_equal(value, flat[name]), name
+
+
+def test_constrained_decoding_vocabulary_from_tokenizer_json(hf_folders, sp_model):
+    from medvlm.constrain.vocab import sentencepiece_vocabulary
+
+    from_json = sentencepiece_vocabulary(JsonTokenizer(hf_folders["f32"] / "tokenizer.json"))
+    from_sp = sentencepiece_vocabulary(Tokenizer(sp_model))
+    assert from_json.size == from_sp.size
+    for token in range(from_sp.size):
+        assert from_json.text(token) == from_sp.text(token), token
+        assert from_json.units(token) == from_sp.units(token), token
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+def copy_folder(folder: Path, to: Path) -> Path:
+    shutil.copytree(folder, to)
+    return to
+
+
+def test_a_folder_in_neither_layout_is_refused(tmp_path):
+    (tmp_path / "weights.bin").write_bytes(b"\0" * 8)
+    (tmp_path / "config.json").write_text('{"model_type": "llava"}')
+    assert not is_hf_folder(tmp_path)
+    with pytest.raises(FileNotFoundError, match=rf"{tmp_path}: expected one \.npz.*transformers"):
+        checkpoint_files(tmp_path)
+
+
+def test_an_index_naming_a_missing_shard_is_refused(hf_folders, tmp_path):
+    folder = copy_folder(hf_folders["sharded"], tmp_path / "hf")
+    shard = hf_layout.weight_files(folder)[1]
+    shard.unlink()
+    words = rf"{folder}/model\.safetensors\.index\.json: names shard {shard.name} \(for '"
+    with pytest.raises(CheckpointMismatch, match=words):
+        checkpoint_files(folder)
+    with pytest.raises(CheckpointMismatch, match=words):
+        read_hf(folder)
+
+
+def test_a_tensor_of_the_wrong_shape_is_refused_naming_file_and_tensor(hf_folders, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    folder = copy_folder(hf_folders["f32"], tmp_path / "hf")
+    tensors = load_file(folder / "model.safetensors")
+    name = "language_model.model.layers.1.mlp.down_proj.weight"  # as save_pretrained names it
+    tensors[name] = tensors[name][:, :-1].contiguous()
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    weights, _, config_json = checkpoint_files(folder)
+    words = rf"{folder}/model\.safetensors: tensor '{name}' has shape \(32, 63\)"
+    with pytest.raises(CheckpointMismatch, match=words + r", config\.json implies \(32, 64\)"):
+        load_params(weights, hf_layout.read_config(config_json))
+
+
+def test_a_vocabulary_without_location_tokens_is_refused(tmp_path):
+    from tokenizers import Tokenizer as Backend
+    from tokenizers.models import BPE
+
+    vocab = {"<pad>": 0, "</s>": 1, "<s>": 2, "<unk>": 3, "a": 4, "b": 5}
+    Backend(BPE(vocab=vocab, merges=[], unk_token="<unk>")).save(str(tmp_path / "tokenizer.json"))
+    with pytest.raises(ValueError, match=rf"{tmp_path}/tokenizer\.json: no consecutive <loc0000>"):
+        load_tokenizer(tmp_path / "tokenizer.json")
+
+
+def test_write_hf_leaves_nothing_on_error(ours, sp_model, tmp_path):
+    folder, config = ours
+    params = read_npz(folder / "params.npz")
+    smaller = tiny(100, SIZE, WIDTH, 2, PATCH)  # the tokenizer has more pieces than 100 rows
+    with pytest.raises(CheckpointMismatch, match=r"input_embedding"):
+        write_hf(params, smaller, folder / "tokenizer.model", tmp_path / "out")
+    bad = {**params, "llm/final_norm/scale": np.zeros(WIDTH + 1, np.float32)}
+    with pytest.raises(CheckpointMismatch, match=r"'llm/final_norm/scale'"):
+        write_hf(bad, config, folder / "tokenizer.model", tmp_path / "out")
+    other = tmp_path / "other.model"
+    build_demo_tokenizer(["a different vocabulary entirely"], other, 300)
+    with pytest.raises(CheckpointMismatch, match=rf"{other}: \d+ pieces but the model has"):
+        write_hf(params, config, other, tmp_path / "out")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.model"]
+
+
+# --- plan time -----------------------------------------------------------------------------
+
+
+def planned(tmp_path, checkpoint, image_size=SIZE):
+    from medvlm.config import validate_config
+    from medvlm.plan import checked_runs
+    from tests.support.snakemake_runner import tiny_runs_config
+
+    config = tiny_runs_config(tmp_path)
+    config["runs"] = {
+        "pg": {"family": "paligemma", "checkpoint": str(checkpoint), "image_size": image_size}
+    }
+    return checked_runs(validate_config(config))
+
+
+def test_plan_accepts_a_transformers_folder(hf_folders, tmp_path):
+    assert planned(tmp_path, hf_folders["sharded"])["pg"]["checkpoint"] == str(
+        hf_folders["sharded"]
+    )
+
+
+def test_plan_names_the_key_of_a_bad_transformers_checkpoint(hf_folders, tmp_path):
+    from medvlm.config import ConfigError
+
+    sharded = copy_folder(hf_folders["sharded"], tmp_path / "sharded")
+    hf_layout.weight_files(sharded)[2].unlink()
+    with pytest.raises(ConfigError, match=r"config key runs\.pg\.checkpoint: .*names shard"):
+        planned(tmp_path, sharded)
+    no_config = copy_folder(hf_folders["f32"], tmp_path / "no_config")
+    (no_config / "config.json").unlink()
+    with pytest.raises(ConfigError, match=r"runs\.pg\.checkpoint: .*needs config\.json"):
+        planned(tmp_path, no_config)
+    neither = tmp_path / "neither"
+    neither.mkdir()
+    (neither / "weights.bin").write_bytes(b"")
+    with pytest.raises(ConfigError, match=r"runs\.pg\.checkpoint: .*expected one \.npz"):
+        planned(tmp_path, neither)
+    with pytest.raises(ConfigError, match=r"runs\.pg\.image_size: is 64 but .* for 32 px"):
+        planned(tmp_path, hf_folders["f32"], image_size=64)
+
+
+@pytest.mark.workflow
+def test_dry_run_reports_the_image_size_of_a_transformers_checkpoint(hf_folders, tmp_path):
+    from tests.support.snakemake_runner import run_snakemake, tiny_runs_config
+
+    config = tiny_runs_config(tmp_path)
+    config["runs"]["pg"]["checkpoint"] = str(hf_folders["f32"])
+    config["runs"]["pg"]["image_size"] = 64
+    result = run_snakemake(tmp_path, config, "-n")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "config key runs.pg.image_size: is 64 but the checkpoint" in output, output[-3000:]
+    assert "Traceback" not in output
+
+
+# --- a run from either layout ----------------------------------------------------------------
+
+
+def test_a_run_from_the_transformers_copy_trains_the_same_weights(tmp_path):
+    from medvlm.models.base import get_family
+    from tests.test_paligemma_family import QUESTION, make_run, make_split
+
+    family = get_family("paligemma")
+    train, val = make_split(tmp_path, "train", 8, 0), make_split(tmp_path, "val", 4, 1)
+    texts = [QUESTION + " Answer with the option letter.", "A", "B"] * 5
+    demo = tmp_path / "demo"
+    family.build_demo_model(demo, texts, {"image_size": 16, "patch": 8, "width": 16})
+    config = hf_layout.read_config(demo / "config.json")
+    write_hf(read_npz(demo / "params.npz"), config, demo / "tokenizer.model", tmp_path / "hf")
+    assert is_hf_folder(tmp_path / "hf") and not is_hf_folder(demo)
+    finals = []
+    for name, checkpoint in (("npz", demo), ("hf", tmp_path / "hf")):
+        run = make_run(checkpoint, steps=3, val_every=100, select="final", batch_size=4)
+        family.train(run, train, val, tmp_path / f"model_{name}", tmp_path / f"resume_{name}")
+        finals.append(read_npz(tmp_path / f"model_{name}" / "final.npz"))
+    start = read_npz(demo / "params.npz")
+    assert sorted(finals[0]) == sorted(finals[1])
+    for name in finals[0]:
+        assert finals[0][name].tobytes() == finals[1][name].tobytes(), name
+    changed = [
+        n
+        for n in start
+        if start[n].astype(np.float32).tobytes() != finals[0][n].astype(np.float32).tobytes()
+    ]
+    assert changed  # training moved the weights

@@ -43,7 +43,14 @@ EMBEDDING = "llm/embedder/input_embedding"
 LM = "model.language_model."
 VISION = "model.vision_tower."
 PROJECTOR = "model.multi_modal_projector.linear."
-# Names older transformers versions (and the hub's official folders) use, and ours.
+# How transformers' save_pretrained names the state dict's tensors in the files (its
+# checkpoint conversion for PaliGemma, undone on save); write_hf writes the same.
+_SAVED_PREFIXES = (
+    (LM, "language_model.model."),
+    (VISION, "vision_tower."),
+    ("model.multi_modal_projector.", "multi_modal_projector."),
+)
+# File names of older transformers versions (and the hub's official folders), and ours.
 _LEGACY_PREFIXES = (
     ("language_model.model.", LM),
     ("language_model.lm_head.", "lm_head."),
@@ -556,20 +563,22 @@ class _Tensors:
                 canonical = _canonical(name)
                 if canonical in self.where:
                     raise CheckpointMismatch(f"{path}: tensor {name!r} is also in another file")
-                self.where[canonical] = (path, entry, start)
+                self.where[canonical] = (path, entry, start, name)
 
     def shape(self, name: str) -> tuple[int, ...]:
         return tuple(self.where[name][1]["shape"])
 
-    def file(self, name: str) -> Path:
-        return self.where[name][0]
+    def describe(self, name: str) -> str:
+        """``file: tensor 'name as stored'`` for a message."""
+        path, _, _, stored = self.where[name]
+        return f"{path}: tensor {stored!r}"
 
     def read(self, name: str) -> np.ndarray:
-        path, entry, start = self.where[name]
+        path, entry, start, _ = self.where[name]
         dtype = _dtypes().get(entry["dtype"])
         if dtype is None:
             raise CheckpointMismatch(
-                f"{path}: tensor {name!r} has dtype {entry['dtype']}; supported: "
+                f"{self.describe(name)} has dtype {entry['dtype']}; supported: "
                 f"{', '.join(_TORCH_DTYPES)}"
             )
         begin, end = entry["data_offsets"]
@@ -578,7 +587,7 @@ class _Tensors:
             data = handle.read(end - begin)
         shape = tuple(entry["shape"])
         if len(data) != math.prod(shape) * dtype.itemsize:
-            raise CheckpointMismatch(f"{path}: tensor {name!r} is cut short")
+            raise CheckpointMismatch(f"{self.describe(name)} is cut short")
         return np.frombuffer(data, dtype).reshape(shape)
 
 
@@ -607,8 +616,7 @@ def read_hf(folder: str | os.PathLike) -> tuple[dict[str, np.ndarray], PaliGemma
                 want = (max(got[0], shape[0]), shape[1])
             if got != want:
                 raise CheckpointMismatch(
-                    f"{tensors.file(name)}: tensor {name!r} has shape {got}, {CONFIG_FILE} "
-                    f"implies {want}"
+                    f"{tensors.describe(name)} has shape {got}, {CONFIG_FILE} implies {want}"
                 )
             value = tensors.read(name)
             if link.ours == EMBEDDING:  # drop the <image> row and the padding
@@ -624,16 +632,23 @@ def read_hf(folder: str | os.PathLike) -> tuple[dict[str, np.ndarray], PaliGemma
     for name in sorted(set(tensors.where) - used):
         if not name.startswith(_UNUSED_PREFIXES):
             raise CheckpointMismatch(
-                f"{tensors.file(name)}: tensor {name!r} has no place in the PaliGemma model"
+                f"{tensors.describe(name)} has no place in the PaliGemma model"
             )
     return flat, config
+
+
+def _saved_name(name: str) -> str:
+    for ours, saved in _SAVED_PREFIXES:
+        if name.startswith(ours):
+            return saved + name[len(ours) :]
+    return name
 
 
 def _write_safetensors(path: Path, tensors: dict[str, np.ndarray]) -> None:
     names = {dtype: name for name, dtype in _dtypes().items()}
     header, offset = {"__metadata__": {"format": "pt"}}, 0
     for name, array in tensors.items():
-        header[name] = {
+        header[_saved_name(name)] = {
             "dtype": names[array.dtype],
             "shape": list(array.shape),
             "data_offsets": [offset, offset + array.nbytes],
