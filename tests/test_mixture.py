@@ -241,6 +241,8 @@ def test_paligemma_trains_on_the_mixture_and_logs_the_groups(colours):
     loader = train.loader(4, seed=0, shuffle=True, drop_last=True)
     order = BatchOrder.for_training(loader, settings, "pg")
     seen = [uid for step in range(6) for uid in order.uids(step)]
+    resumed = BatchOrder.for_training(loader, settings, "pg")  # built afresh, as after a kill
+    assert [uid for step in range(3, 6) for uid in resumed.uids(step)] == seen[12:]
     neojaundice = sum("views" in uid for uid in seen)
     assert int(groups[-1]["neojaundice"]) == neojaundice
     assert int(groups[-1]["colours"]) == 24 - neojaundice

@@ -156,13 +156,7 @@ def mixture_order(
     sizes: dict[str, int] = {}
     for group in groups:
         sizes[group] = sizes.get(group, 0) + 1
-    for group in mixture.weights:
-        if group not in sizes:
-            raise SettingError(
-                f"{where}.weights.{group}",
-                f"no training question is in this group (by {mixture.by}); the training split's "
-                f"groups: {', '.join(sorted(sizes))}",
-            )
+    _check_weights(mixture, sizes, where, "the training split")
     try:
         probabilities = group_probabilities(sizes, mixture.temperature, mixture.weights)
     except ValueError as error:
@@ -233,12 +227,17 @@ def check_planned_weights(mixture: MixtureSettings, data: dict) -> None:
     (:func:`planned_groups`); raises :class:`SettingError` naming
     ``train.mixture.weights.<group>`` (relative to the run)."""
     known = planned_groups(data, mixture.by)
-    if known is None:
-        return
+    if known is not None:
+        _check_weights(mixture, known, "train.mixture", "the configured data (tree and filters)")
+
+
+def _check_weights(mixture: MixtureSettings, groups, where: str, source: str) -> None:
+    """Every group ``mixture`` weights must be one of ``groups``, the groups ``source`` has;
+    else :class:`SettingError` naming ``<where>.weights.<group>``."""
     for group in mixture.weights:
-        if group not in known:
+        if group not in groups:
             raise SettingError(
-                f"train.mixture.weights.{group}",
-                f"no question of the configured data is in this group (by {mixture.by}; the "
-                f"data filters and the tree allow: {', '.join(sorted(known)) or 'none'})",
+                f"{where}.weights.{group}",
+                f"no question of {source} is in this group (by {mixture.by}); {source} has the "
+                f"groups: {', '.join(sorted(groups)) or 'none'}",
             )
