@@ -157,7 +157,7 @@ def paligemma_measure(remat: bool, batch: int) -> int:
     placed = trainer._put(batch)
 
     def step():
-        state[0], state[1], loss = trainer.fns.update(state[0], state[1], trainer.frozen, placed)
+        state[0], state[1], loss, _ = trainer.fns.update(state[0], state[1], trainer.frozen, placed)
         loss.block_until_ready()
 
     step()  # compile

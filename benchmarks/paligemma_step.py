@@ -45,11 +45,11 @@ def time_train(config, settings, steps: int, rng) -> float:
     trainer = Trainer(PaliGemma(config, remat=settings.activation_checkpointing), params, settings)
     trainable, opt = trainer.init_state()
     batch = batch_for(config, settings.batch_size, settings.seqlen, rng)
-    trainable, opt, loss = trainer.step(trainable, opt, batch)  # compile
+    trainable, opt, loss, _ = trainer.step(trainable, opt, batch)  # compile
     loss.block_until_ready()
     start = time.perf_counter()
     for _ in range(steps):
-        trainable, opt, loss = trainer.step(trainable, opt, batch)
+        trainable, opt, loss, _ = trainer.step(trainable, opt, batch)
     loss.block_until_ready()
     return (time.perf_counter() - start) / steps
 

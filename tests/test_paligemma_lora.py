@@ -88,7 +88,7 @@ def test_training_moves_only_the_factors_and_lowers_the_loss(flat):
     start = trainer.params(trainable)
     curve = []
     for _ in range(5):
-        trainable, opt, loss = trainer.step(trainable, opt, batch())
+        trainable, opt, loss, _ = trainer.step(trainable, opt, batch())
         curve.append(float(loss))
     assert curve[-1] < curve[0]
     for name, value in jax.device_get(trainer.frozen).items():

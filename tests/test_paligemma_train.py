@@ -89,7 +89,7 @@ for devices in (jax.devices()[:1], jax.devices()):
     trainable, opt = trainer.init_state()
     curve = []
     for _ in range(3):
-        trainable, opt, loss = trainer.step(trainable, opt, batch)
+        trainable, opt, loss, _ = trainer.step(trainable, opt, batch)
         curve.append(float(loss))
     sharded = [x for x in jax.tree.leaves(trainable) if len(x.sharding.device_set) == 2
                and not x.sharding.is_fully_replicated]

@@ -32,6 +32,7 @@ from medvlm.tasks.frame import FRAMES, NORMALIZED
 # its own budgets for boxes and reports, whose length depends on the tokenizer.
 SHORT_ANSWER_TOKENS = {CLASSIFICATION: 24, MULTI_LABEL: 64, COUNTING: 12, REGRESSION: 16}
 SELECT = ("score", "loss", "final")  # train.select: see medvlm.models.keep
+REPORT_TO = ("tensorboard",)  # train.report_to: see medvlm.models.curves
 
 
 class SettingError(ValueError):
@@ -270,6 +271,12 @@ class SharedTrainSettings(Settings):
         process. The train rule asks SLURM for ``nodes`` nodes with ``processes`` GPUs each.
     mixture: draw the training examples by group (:class:`MixtureSettings`); null (the
         default) keeps the family's own uniform order over records.
+    report_to: where the live training curves go: ``["tensorboard"]`` (the default: event
+        files under ``<results>/logs/tensorboard/<run>/``, :mod:`medvlm.models.curves`) or
+        ``[]`` (none).
+    max_loss_spikes: the run stops at the loss spike that makes more than this many (10;
+        null = spikes never stop it); a non-finite loss or gradient norm stops it at once
+        (:mod:`medvlm.models.divergence`).
     """
 
     # no default here: each family gives its own
@@ -293,10 +300,19 @@ class SharedTrainSettings(Settings):
     nodes: int = 1
     processes: int = 1
     mixture: MixtureSettings | None = None
+    report_to: tuple[str, ...] = REPORT_TO
+    max_loss_spikes: int | None = 10
 
     def validate(self) -> None:
         super().validate()
         check(self.steps is None or self.steps >= 1, "steps", "must be at least 1")
+        for i, target in enumerate(self.report_to):
+            check_choice(target, REPORT_TO, f"report_to[{i}]")
+        check(
+            self.max_loss_spikes is None or self.max_loss_spikes >= 0,
+            "max_loss_spikes",
+            "must not be negative (null = no limit)",
+        )
         check_choice(self.select, SELECT, "select")
         check_choice(self.box_frame, FRAMES, "box_frame")
         for key in ("batch_size", "val_every", "save_every", "log_every", "nodes", "processes"):

@@ -33,6 +33,8 @@ rule train:
     params:
         run=lambda wildcards: training_slice(run_params(wildcards.run)),
         resume_dir=lambda wildcards: f"{RESULTS}/checkpoints/{wildcards.run}",
+        # live TensorBoard curves (train.report_to); like resume_dir, not an output
+        curves_dir=lambda wildcards: f"{RESULTS}/logs/tensorboard/{wildcards.run}",
     script:
         "../scripts/train.py"
 

@@ -1,5 +1,5 @@
-"""Rule train: fine-tune one run; resume state lives outside the rule's output; the run is
-saved beside the weights (run.json)."""
+"""Rule train: fine-tune one run; resume state and TensorBoard curves live outside the rule's
+output; the run is saved beside the weights (run.json)."""
 
 from pathlib import Path
 
@@ -16,5 +16,6 @@ get_family(run["family"]).train(
     SplitData(Path(snakemake.input.val), shard["val"]),
     Path(snakemake.output[0]),
     Path(snakemake.params.resume_dir),
+    Path(snakemake.params.curves_dir),
 )
 save_run(snakemake.output[0], run)  # so that `medvlm predict` can use the folder alone

@@ -175,11 +175,19 @@ class Family(Protocol):
         """Write a tiny random model + tokenizer to ``out_dir`` in the real checkpoint format."""
 
     def train(
-        self, run: dict, train: SplitData, val: SplitData, out_dir: Path, resume_dir: Path
+        self,
+        run: dict,
+        train: SplitData,
+        val: SplitData,
+        out_dir: Path,
+        resume_dir: Path,
+        curves_dir: Path | None = None,
     ) -> None:
         """Fine-tune ``run["checkpoint"]``; write best + final weights and :data:`TRAIN_LOG` to
         ``out_dir``; keep resumable state in ``resume_dir`` (not a rule output) under the
-        run's :func:`training_fingerprint`, and remove it once ``out_dir`` is complete."""
+        run's :func:`training_fingerprint`, and remove it once ``out_dir`` is complete; write
+        live curves to ``curves_dir`` (:mod:`medvlm.models.curves`; None: none). Raise
+        :class:`medvlm.models.divergence.Diverged` when the training diverges."""
 
     def predict(self, run: dict, model_dir: Path, data: SplitData, out_path: Path) -> None:
         """Answer every question of ``data``; write the predictions file (medvlm.predictions)."""

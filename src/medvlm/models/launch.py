@@ -51,7 +51,12 @@ def in_worker() -> bool:
 
 
 def write_spec(
-    run: dict, train: SplitData, val: SplitData, out_dir: Path, resume_dir: Path
+    run: dict,
+    train: SplitData,
+    val: SplitData,
+    out_dir: Path,
+    resume_dir: Path,
+    curves_dir: Path | None = None,
 ) -> Path:
     """A fresh ``<resume_dir>.workers/`` holding the launch spec; returns the spec's path."""
     folder = workers_dir(resume_dir)
@@ -66,12 +71,13 @@ def write_spec(
             "val": [str(val.records_path), str(val.shard_dir)],
             "out_dir": str(out_dir),
             "resume_dir": str(resume_dir),
+            "curves_dir": None if curves_dir is None else str(curves_dir),
         },
     )
     return spec
 
 
-def read_spec(path: Path) -> tuple[dict, SplitData, SplitData, Path, Path]:
+def read_spec(path: Path) -> tuple[dict, SplitData, SplitData, Path, Path, Path | None]:
     """The arguments of the family's ``train`` from a launch spec (JSON only: nothing in it
     runs)."""
     try:
@@ -82,6 +88,7 @@ def read_spec(path: Path) -> tuple[dict, SplitData, SplitData, Path, Path]:
             SplitData(*map(Path, spec["val"])),
             Path(spec["out_dir"]),
             Path(spec["resume_dir"]),
+            None if spec["curves_dir"] is None else Path(spec["curves_dir"]),
         )
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path}: not a valid launch spec ({error})") from error

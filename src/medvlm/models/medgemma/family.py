@@ -25,7 +25,13 @@ class MedGemmaFamily:
         build_demo_model(out_dir, vocab_texts, cfg)
 
     def train(
-        self, run: dict, train: SplitData, val: SplitData, out_dir: Path, resume_dir: Path
+        self,
+        run: dict,
+        train: SplitData,
+        val: SplitData,
+        out_dir: Path,
+        resume_dir: Path,
+        curves_dir: Path | None = None,
     ) -> None:
         """Train in this process, or with ``train.nodes`` × ``train.processes`` above one in
         that many torchrun workers (:mod:`.launch`), each of which runs :func:`.train.train`.
@@ -37,11 +43,13 @@ class MedGemmaFamily:
 
         ts = MedGemmaRun.from_run(run).train
         if ts.nodes * ts.processes > 1 and not in_worker():
-            launch_workers(run, ts.nodes, ts.processes, train, val, Path(out_dir), Path(resume_dir))
+            launch_workers(
+                run, ts.nodes, ts.processes, train, val, Path(out_dir), Path(resume_dir), curves_dir
+            )
             return
         from medvlm.models.medgemma.train import train as train_run
 
-        train_run(run, train, val, out_dir, resume_dir)
+        train_run(run, train, val, out_dir, resume_dir, curves_dir)
 
     def predict(self, run: dict, model_dir: Path, data: SplitData, out_path: Path) -> None:
         from medvlm.models.medgemma.predict import predict

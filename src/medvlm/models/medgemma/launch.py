@@ -75,6 +75,7 @@ def launch_workers(
     val_data: SplitData,
     out_dir: Path,
     resume_dir: Path,
+    curves_dir: Path | None = None,
 ) -> None:
     """Train ``run`` in ``nodes`` × ``processes`` torchrun workers; raise if one of them fails."""
     if nodes > 1 and not in_slurm_job():
@@ -82,7 +83,7 @@ def launch_workers(
             f"run.train.nodes is {nodes}: training on several nodes starts torchrun on each "
             "through srun, inside a SLURM job (snakemake --profile profiles/slurm)"
         )
-    spec = write_spec(run, train_data, val_data, out_dir, resume_dir)
+    spec = write_spec(run, train_data, val_data, out_dir, resume_dir, curves_dir)
     logs = workers_dir(resume_dir) / LOGS
     what = f"data-parallel training of {out_dir} ({nodes} × {processes} torchrun workers)"
     run_workers([launch_command(nodes, processes, spec, logs)], resume_dir, what)

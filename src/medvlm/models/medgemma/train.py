@@ -5,7 +5,8 @@ Only the answer tokens carry loss (prompt/completion examples, see :mod:`.data`)
 see :mod:`medvlm.models.keep`), ``train_log.csv``.
 Resume state (trainer checkpoints and the best adapter so far) lives in ``resume_dir`` under the
 run's training fingerprint (:mod:`medvlm.models.base`) until the outputs are complete; rerunning
-after a kill continues from its last complete checkpoint.
+after a kill continues from its last complete checkpoint. Every update passes the divergence
+guard before it is applied (:mod:`.guard`); curves go to TensorBoard (:mod:`.curves`).
 
 Data parallel: :func:`train` is what each worker runs. With ``train.nodes`` × ``processes``
 above one the family starts that many torchrun workers (see :mod:`.launch`); under torchrun
@@ -32,12 +33,14 @@ from medvlm.models.base import (
     release_resume_dir,
     training_fingerprint,
 )
+from medvlm.models.curves import TENSORBOARD
 from medvlm.models.keep import Candidate, is_better, validation_sample
 from medvlm.models.medgemma.checkpoints import (
     MarkComplete,
     copy_dir,
     last_complete_checkpoint,
 )
+from medvlm.models.medgemma.curves import TensorBoardCurves
 from medvlm.models.medgemma.data import sft_dataset
 from medvlm.models.medgemma.mixture import TrainingMixture
 from medvlm.models.medgemma.model import has_gpu, load_model, load_processor
@@ -55,7 +58,9 @@ class KeepBest(TrainerCallback):
     """Keeps the adapter ``train.select`` picks (:mod:`medvlm.models.keep`) in ``best_dir``.
 
     With ``select: score`` every evaluation also answers the validation sample with ``scorer``
-    and writes the selection score into the log history next to the validation loss. The choice
+    and writes the selection score into the log history next to the validation loss, and the
+    score with each task type's part into the evaluation's logs, which the TensorBoard callback
+    after this one writes (:mod:`medvlm.models.curves`). The choice
     is made over that history, which resume checkpoints carry, so a resumed run decides exactly
     as an uninterrupted one would. ``select: final`` keeps nothing here (the final adapter is
     the best).
@@ -64,13 +69,23 @@ class KeepBest(TrainerCallback):
     def __init__(self, best_dir: Path, select: str, scorer: ValidationScorer | None = None):
         self.best_dir, self.select, self.scorer = best_dir, select, scorer
 
+    def on_log(self, args, state, control, logs=None, model=None, **kwargs):
+        scoring = self.select == "score" and self.scorer is not None
+        if not scoring or "eval_loss" not in (logs or {}) or not state.is_world_process_zero:
+            return
+        selection = self.scorer(model)
+        state.log_history[-1][SCORE_KEY] = selection.score  # the evaluation just logged
+        logs.update(
+            {f"{SCORE_KEY}/{task}": value for task, value in selection.parts.items()},
+        )
+        if selection.score is not None:
+            logs[SCORE_KEY] = selection.score
+
     def on_evaluate(self, args, state, control, metrics=None, model=None, **kwargs):
         loss = (metrics or {}).get("eval_loss")
         if loss is None or not state.is_world_process_zero or self.select == "final":
             return
-        entry = state.log_history[-1]  # the evaluation just logged
-        if self.select == "score" and self.scorer is not None and "eval_loss" in entry:
-            entry[SCORE_KEY] = self.scorer(model).score
+        entry = state.log_history[-1]  # the evaluation just logged, with its score
         evaluations = [
             Candidate(e["step"], e["eval_loss"], e.get(SCORE_KEY))
             for e in state.log_history
@@ -138,10 +153,17 @@ def sft_config(cfg: MedGemmaRun, resume_dir: Path, updates: int | None = None):
 
 
 def build_trainer(
-    cfg: MedGemmaRun, train_data: SplitData, val_data: SplitData, out_dir, resume_dir
+    cfg: MedGemmaRun,
+    train_data: SplitData,
+    val_data: SplitData,
+    out_dir,
+    resume_dir,
+    curves_dir: Path | None = None,
 ):
-    """The ``SFTTrainer`` of a run: base model + fresh LoRA adapter, lazy examples, callbacks."""
-    from trl import SFTTrainer
+    """The ``SFTTrainer`` of a run: base model + fresh LoRA adapter, lazy examples, callbacks
+    (the divergence guard; TensorBoard curves in ``curves_dir`` with ``report_to:
+    [tensorboard]``)."""
+    from medvlm.models.medgemma.guard import DivergenceStop, GuardedSFTTrainer
 
     out_dir, resume_dir = Path(out_dir), Path(resume_dir)
     mixture = TrainingMixture.for_run(cfg, train_data, out_dir)  # None: the trainer's own order
@@ -154,7 +176,11 @@ def build_trainer(
     scorer = None
     if cfg.train.select == "score":
         scorer = ValidationScorer(cfg, processor, val_loader, sample)
-    trainer = SFTTrainer(
+    divergence = DivergenceStop(cfg.train.max_loss_spikes)
+    curves = []
+    if curves_dir is not None and TENSORBOARD in cfg.train.report_to:
+        curves.append(TensorBoardCurves(curves_dir))  # last: the logs hold every value by then
+    trainer = GuardedSFTTrainer(
         model=load_model(cfg.checkpoint, cfg.train.attn_implementation),
         args=args,
         train_dataset=sft_dataset(train_data, frame),
@@ -165,7 +191,10 @@ def build_trainer(
             KeepBest(resume_dir / BEST, cfg.train.select, scorer),
             TrainLog(out_dir / TRAIN_LOG, examples_per_update),
             MarkComplete(),
+            divergence,
+            *curves,
         ],
+        divergence=divergence,
     )
     if mixture is not None:
         mixture.install(trainer, out_dir)
@@ -173,10 +202,16 @@ def build_trainer(
 
 
 def train(
-    run: dict, train_data: SplitData, val_data: SplitData, out_dir: Path, resume_dir: Path
+    run: dict,
+    train_data: SplitData,
+    val_data: SplitData,
+    out_dir: Path,
+    resume_dir: Path,
+    curves_dir: Path | None = None,
 ) -> None:
     """Fine-tune ``run["checkpoint"]`` with LoRA in this process (alone, or as one worker of a
-    launch); see the module docstring for the outputs."""
+    launch); see the module docstring for the outputs. Raises
+    :class:`~medvlm.models.divergence.Diverged` where the guard stops the run."""
     cfg = MedGemmaRun.from_run(run)
     out_dir, resume_dir = Path(out_dir), Path(resume_dir)
     workers = cfg.train.nodes * cfg.train.processes
@@ -190,7 +225,7 @@ def train(
         files = checkpoint_dir_files(cfg.checkpoint)
         fingerprint = training_fingerprint(cfg, files, cfg.checkpoint, train_data, val_data)
         claim_resume_dir(resume_dir, fingerprint)
-    trainer = build_trainer(cfg, train_data, val_data, out_dir, resume_dir)
+    trainer = build_trainer(cfg, train_data, val_data, out_dir, resume_dir, curves_dir)
     trainer.accelerator.wait_for_everyone()  # rank 0 has cleared stale state
     log.info("training as rank %d of %d", trainer.args.process_index, trainer.args.world_size)
     checkpoint = last_complete_checkpoint(resume_dir)
@@ -199,6 +234,9 @@ def train(
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     if trainer.state.global_step % cfg.train.val_every:
         trainer.evaluate()  # the last steps count too when picking the best adapter
+    curves = trainer.pop_callback(TensorBoardCurves)
+    if curves is not None:
+        curves.close()
 
     if trainer.is_world_process_zero():
         with atomic_dir(out_dir / FINAL) as tmp:

@@ -42,7 +42,8 @@ def write_history(path: Path, log_history: list[dict]) -> None:
 
 
 class TrainLog(TrainerCallback):
-    """Adds examples/s to each training-loss entry and rewrites ``train_log.csv`` at each log.
+    """Adds examples/s to each training-loss entry (and its logs, for the curves) and rewrites
+    ``train_log.csv`` at each log.
 
     Throughput counts the wall time from one optimiser update to the next (data loading
     included), leaving out the time spent validating and saving.
@@ -72,6 +73,7 @@ class TrainLog(TrainerCallback):
         if logs and "loss" in logs and self._seconds > 0:
             rate = self._updates * self.examples_per_update / self._seconds
             state.log_history[-1][THROUGHPUT_KEY] = rate
+            logs[THROUGHPUT_KEY] = rate  # for the TensorBoard callback after this one
             self._seconds, self._updates = 0.0, 0
         if state.is_world_process_zero:
             write_history(self.path, state.log_history)

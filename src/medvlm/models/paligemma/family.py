@@ -114,12 +114,19 @@ class PaliGemmaFamily:
         load_params(out_dir / "params.npz", config)  # the demo goes through the real loader
 
     def train(
-        self, run: dict, train: SplitData, val: SplitData, out_dir: Path, resume_dir: Path
+        self,
+        run: dict,
+        train: SplitData,
+        val: SplitData,
+        out_dir: Path,
+        resume_dir: Path,
+        curves_dir: Path | None = None,
     ) -> None:
         """Train in this process, or with ``train.nodes`` × ``train.processes`` above one in
         that many JAX processes (:mod:`.launch`), each of which runs this again and trains its
         share: one global mesh over every process's devices, each process building only its
-        rows of every batch; the main process writes the outputs."""
+        rows of every batch; the main process writes the outputs (and the curves in
+        ``curves_dir``)."""
         settings = PaliGemmaRun.from_run(run)
         ts = settings.train
         out_dir, resume_dir = Path(out_dir), Path(resume_dir)
@@ -127,7 +134,7 @@ class PaliGemmaFamily:
         if workers > 1 and not in_worker():
             from medvlm.models.paligemma.launch import launch_workers
 
-            launch_workers(run, ts.nodes, ts.processes, train, val, out_dir, resume_dir)
+            launch_workers(run, ts.nodes, ts.processes, train, val, out_dir, resume_dir, curves_dir)
             return
         if jax.process_count() != workers:
             raise ValueError(
@@ -164,7 +171,7 @@ class PaliGemmaFamily:
             fingerprint = training_fingerprint(settings, files, npz.parent, train, val)
             claim_resume_dir(resume_dir, fingerprint)
         barrier("resume state claimed")
-        fit(trainer, batcher, val_batcher, out_dir, resume_dir, sample, scorer)
+        fit(trainer, batcher, val_batcher, out_dir, resume_dir, sample, scorer, curves_dir)
         barrier("trained")  # every process is done with the resume state
         if is_main():
             write_json(out_dir / CONFIG_NAME, config.to_json())

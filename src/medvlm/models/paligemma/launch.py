@@ -48,9 +48,10 @@ def launch_workers(
     val: SplitData,
     out_dir: Path,
     resume_dir: Path,
+    curves_dir: Path | None = None,
 ) -> None:
     """Train ``run`` in ``nodes`` × ``processes`` JAX processes; raise if one of them fails."""
-    spec = write_spec(run, train, val, out_dir, resume_dir)
+    spec = write_spec(run, train, val, out_dir, resume_dir, curves_dir)
     what = f"training {out_dir} in {nodes} × {processes} JAX processes"
     if in_slurm_job():
         run_workers([srun(nodes * processes, worker_command(spec))], resume_dir, what)
@@ -78,11 +79,11 @@ def main(argv: list[str]) -> None:
 
     if len(argv) != 1:
         raise SystemExit(f"usage: python -m {__name__} <{SPEC_FILE}>")
-    run, train, val, out_dir, resume_dir = read_spec(Path(argv[0]))
+    run, train, val, out_dir, resume_dir, curves_dir = read_spec(Path(argv[0]))
     initialize(PaliGemmaRun.from_run(run).train.processes)
     logs = workers_dir(resume_dir) / LOGS
     setup_logging(logs / f"process-{jax.process_index()}.log")
-    PaliGemmaFamily().train(run, train, val, out_dir, resume_dir)
+    PaliGemmaFamily().train(run, train, val, out_dir, resume_dir, curves_dir)
 
 
 if __name__ == "__main__":

@@ -27,12 +27,20 @@ def shapes_of(tree):
     return jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype), tree)
 
 
+def all_finite(tree) -> jax.Array:
+    """Whether every floating-point value in ``tree`` is finite."""
+    leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.inexact)]
+    return jnp.all(jnp.array([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
 class TrainStep:
     """Shardings and jitted functions for flat ``trainable`` and ``frozen`` weight dicts (arrays
-    or shapes): ``update(trainable, opt_state, frozen, batch) -> (trainable, opt_state, loss)``
-    (trainable and optimizer state donated), ``loss_sums(trainable, frozen, batch)`` (the
-    weighted sum of the examples' losses and the sum of their weights), ``init_opt(trainable)``;
-    ``lr`` is the schedule. Losses come back replicated, so every process can read them."""
+    or shapes): ``update(trainable, opt_state, frozen, batch) -> (trainable, opt_state, loss,
+    grad_norm)`` (trainable and optimizer state donated; ``grad_norm`` is the global gradient
+    norm before clipping, the one ``max_grad_norm`` clips by), ``loss_sums(trainable, frozen,
+    batch)`` (the weighted sum of the examples' losses and the sum of their weights),
+    ``init_opt(trainable)``, ``all_finite(tree)``; ``lr`` is the schedule. Losses and norms come
+    back replicated, so every process can read them."""
 
     def __init__(
         self, model: PaliGemma, settings: TrainSettings, mesh: Mesh, trainable: dict, frozen: dict
@@ -53,10 +61,11 @@ class TrainStep:
         self.init_opt = jax.jit(self.tx.init, out_shardings=self.opt_shardings)
         self.update = jax.jit(
             self._update,
-            out_shardings=(self.param_shardings, self.opt_shardings, None),
+            out_shardings=(self.param_shardings, self.opt_shardings, None, None),
             donate_argnums=(0, 1),
         )
         self.loss_sums = jax.jit(self._loss_sums)
+        self.all_finite = jax.jit(all_finite)
 
     def weights(self, trainable, frozen) -> dict:
         """The flat weights the model runs with: frozen + trained, or frozen + LoRA merged."""
@@ -78,5 +87,6 @@ class TrainStep:
             return jnp.sum(losses * weights) / jnp.maximum(jnp.sum(weights), 1.0)
 
         loss, grads = jax.value_and_grad(mean_loss)(trainable)
+        grad_norm = optax.tree.norm(grads)  # what clip_by_global_norm computes: shared, no cost
         updates, opt_state = self.tx.update(grads, opt_state, trainable)
-        return optax.apply_updates(trainable, updates), opt_state, loss
+        return optax.apply_updates(trainable, updates), opt_state, loss, grad_norm

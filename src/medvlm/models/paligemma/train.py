@@ -4,6 +4,11 @@
 :mod:`medvlm.models.keep`) and ``train_log.csv``; the resume state and the best weights so far
 live in ``resume_dir`` until the run ends. Whether that state belongs to this training is
 decided before (:func:`medvlm.models.base.claim_resume_dir`).
+
+The losses and gradient norms stay on the device until a log row, a validation or a save needs
+them; then the divergence guard (:mod:`medvlm.models.divergence`) checks every update since the
+last such point, in order, before anything is written. Curves go to TensorBoard at each log row
+and validation (:mod:`medvlm.models.curves`).
 """
 
 from __future__ import annotations
@@ -23,6 +28,17 @@ from medvlm.data.mixture import GROUP_LOG
 from medvlm.io import atomic_path
 from medvlm.metrics.selection import Selection
 from medvlm.models.base import TRAIN_LOG, write_train_log
+from medvlm.models.curves import (
+    EVAL_LOSS,
+    EXAMPLES_PER_S,
+    GRAD_NORM,
+    LEARNING_RATE,
+    TENSORBOARD,
+    TRAIN_LOSS,
+    Curves,
+    score_curves,
+)
+from medvlm.models.divergence import DivergenceGuard
 from medvlm.models.keep import Candidate, is_better
 from medvlm.models.paligemma.checkpoint import save_params
 from medvlm.models.paligemma.distributed import is_main, to_host
@@ -74,8 +90,14 @@ class Trainer:
         )
 
     def step(self, trainable, opt_state, batch):
-        """One update; returns ``(trainable, opt_state, loss)`` (loss stays on the device)."""
+        """One update; returns ``(trainable, opt_state, loss, grad_norm)`` (the loss and the
+        gradient norm before clipping stay on the device)."""
         return self.fns.update(trainable, opt_state, self.frozen, self._put(batch))
+
+    def all_finite(self, trainable, opt_state) -> bool:
+        """Whether every trained weight and optimizer value is finite (checked before they are
+        written; a computation of its own, so the update stays as it is)."""
+        return bool(self.fns.all_finite((trainable, opt_state)))
 
     def loss_sums(self, trainable, batch) -> tuple[float, float]:
         """The weighted sum of a batch's example losses and the sum of its weights (the whole
@@ -122,36 +144,56 @@ def save_weights(trainer: Trainer, trainable, path: Path) -> dict:
 
 
 class LossMeter:
-    """The training losses since the last log row: device values not yet read, host sums, and
-    the wall time of the steps (validating and saving left out). Its :attr:`pending` part goes
-    into the resume state, so a resumed run's next row averages the same steps."""
+    """The training losses and gradient norms since the last log row: device values not yet
+    read, host sums, and the wall time of the steps (validating and saving left out). Its
+    :attr:`pending` part goes into the resume state, so a resumed run's next row averages the
+    same steps."""
 
-    def __init__(self, total: float = 0.0, count: int = 0, seconds: float = 0.0):
-        self.total, self.count, self.seconds = total, count, seconds
+    def __init__(
+        self, total: float = 0.0, count: int = 0, seconds: float = 0.0, norms: float = 0.0
+    ):
+        self.total, self.count, self.seconds, self.norms = total, count, seconds, norms
         self.waiting: list = []
         self.started = time.perf_counter()
 
-    def add(self, loss) -> None:
-        self.waiting.append(loss)  # read from the device only when settled
+    def add(self, step: int, loss, grad_norm) -> None:
+        self.waiting.append((step, loss, grad_norm))  # read from the device only when settled
 
-    def settle(self) -> None:
-        """Read the waiting losses and add the time since the clock (re)started."""
-        self.total += float(sum(np.asarray(x) for x in self.waiting))
+    def settle(self) -> list[tuple[int, float, float]]:
+        """Read the waiting losses and gradient norms, add the time since the clock
+        (re)started, and return ``(step, loss, gradient norm)`` of each update read."""
+        host = jax.device_get([(loss, norm) for _, loss, norm in self.waiting])
+        self.total += float(sum(np.asarray(loss) for loss, _ in host))
+        steps = [step for step, _, _ in self.waiting]
+        read = [
+            (step, float(loss), float(norm)) for step, (loss, norm) in zip(steps, host, strict=True)
+        ]
+        self.norms += sum(norm for _, _, norm in read)
         self.count += len(self.waiting)
         self.waiting = []
         self.seconds += time.perf_counter() - self.started
         self.restart()
+        return read
 
     def restart(self) -> None:
         self.started = time.perf_counter()
 
     def reset(self) -> None:
-        self.total, self.count, self.seconds = 0.0, 0, 0.0
+        self.total, self.count, self.seconds, self.norms = 0.0, 0, 0.0, 0.0
         self.restart()
 
     @property
     def pending(self) -> list:
-        return [self.total, self.count, self.seconds]
+        return [self.total, self.count, self.seconds, self.norms]
+
+    def curves(self, lr: float, rows: int) -> dict[str, float]:
+        """The TensorBoard points of a log row (:mod:`medvlm.models.curves`)."""
+        return {
+            TRAIN_LOSS: self.total / self.count,
+            LEARNING_RATE: lr,
+            GRAD_NORM: self.norms / self.count,
+            EXAMPLES_PER_S: self.count * rows / max(self.seconds, 1e-9),
+        }
 
     def row(self, step: int, lr: float, rows: int) -> dict:
         """A train-log row of the settled losses (no validation loss yet)."""
@@ -162,6 +204,13 @@ class LossMeter:
             "lr": f"{lr:.6g}",
             "examples_per_s": f"{self.count * rows / max(self.seconds, 1e-9):.3f}",
         }
+
+
+def settle(meter: LossMeter, guard: DivergenceGuard) -> None:
+    """Read the updates waiting in ``meter`` and check each, in step order, with ``guard``
+    (which raises at a diverged one)."""
+    for step, loss, grad_norm in meter.settle():
+        guard.check(step, loss, grad_norm)
 
 
 class WeightScorer(Protocol):
@@ -177,18 +226,21 @@ def fit(
     resume_dir: Path,
     sample: Sequence[Record] = (),
     scorer: WeightScorer | None = None,
+    curves_dir: Path | None = None,
 ) -> dict:
     """Train ``trainer.settings.steps`` steps, resuming from the state in ``resume_dir`` when
     there is one. ``sample``: the validation questions (loss, and answers for ``scorer``);
     ``scorer`` scores the current weights for ``select: score``. Keeps the weights
-    ``train.select`` picks as ``best.npz``. Returns the final host parameter tree."""
+    ``train.select`` picks as ``best.npz``; writes curves to ``curves_dir`` (with
+    ``report_to: [tensorboard]``). Returns the final host parameter tree; raises
+    :class:`~medvlm.models.divergence.Diverged` where the guard stops the run."""
     settings = trainer.settings
     rows = settings.batch_size
     val_uids = [record.uid for record in sample] if val else []
     order = BatchOrder.for_training(train.loader, settings, out_dir.name)
 
     trainable, opt_state = trainer.init_state()
-    meta = {"step": 0, "best": None, "log": [], "pending": [0.0, 0, 0.0]}
+    meta = {"step": 0, "best": None, "log": [], "pending": [0.0, 0, 0.0, 0.0], "guard": {}}
     restored = load_state(resume_dir, trainable, opt_state)
     if restored is not None:
         trainable, opt_state = trainer.put_state(*restored[:2])
@@ -196,28 +248,40 @@ def fit(
         log.info("resuming at step %d from %s", meta["step"], resume_dir)
 
     meter = LossMeter(*meta["pending"])
+    guard = DivergenceGuard(settings.max_loss_spikes, **meta["guard"])
+    curves = None
+    if curves_dir is not None and TENSORBOARD in settings.report_to and is_main():
+        curves = Curves(curves_dir, meta["step"])
     for step in range(meta["step"], settings.steps):
         batch = train(order.uids(step), rows)
-        trainable, opt_state, loss = trainer.step(trainable, opt_state, batch)
-        meter.add(loss)
+        trainable, opt_state, loss, grad_norm = trainer.step(trainable, opt_state, batch)
         done = step + 1
+        meter.add(done, loss, grad_norm)
         evaluate = bool(val_uids) and (done % settings.val_every == 0 or done == settings.steps)
         if evaluate or done % settings.log_every == 0 or done == settings.steps:
-            meter.settle()
-            row = meter.row(done, float(trainer.lr(step)), rows)
+            settle(meter, guard)
+            guard.check_weights(done, trainer.all_finite(trainable, opt_state))
+            lr = float(trainer.lr(step))
+            row, points = meter.row(done, lr, rows), meter.curves(lr, rows)
             if evaluate:
                 val_loss = validation_loss(trainer, trainable, val, val_uids, rows)
+                guard.check_finite(done, "validation loss", val_loss)
                 score = None
                 if scorer is not None and settings.select == "score":
-                    score = scorer(trainer.scoring_params(trainable), sample).score
+                    selection = scorer(trainer.scoring_params(trainable), sample)
+                    score = selection.score
                     row["val_score"] = "" if score is None else f"{score:.6f}"
+                    points.update(score_curves(selection))
                 row["val_loss"] = f"{val_loss:.6f}"
+                points[EVAL_LOSS] = val_loss
                 candidate = Candidate(done, val_loss, score)
                 best = None if meta["best"] is None else Candidate(**meta["best"])
                 if settings.select != "final" and is_better(settings.select, candidate, best):
                     save_weights(trainer, trainable, resume_dir / BEST_FILE)
                     meta["best"] = asdict(candidate)
             meta["log"].append(row)
+            if curves is not None:
+                curves.add(done, points)
             log.info(
                 "step %d loss %s val %s score %s",
                 done,
@@ -227,10 +291,13 @@ def fit(
             )
             meter.reset()
         if done % settings.save_every == 0 or done == settings.steps:
-            meter.settle()
-            meta.update(step=done, pending=meter.pending)
+            settle(meter, guard)
+            guard.check_weights(done, trainer.all_finite(trainable, opt_state))
+            meta.update(step=done, pending=meter.pending, guard=guard.state())
             save_state(resume_dir, trainable, opt_state, meta)
             meter.restart()
+    if curves is not None:
+        curves.close()
 
     params = trainer.params(trainable)
     if not is_main():  # the main process writes the outputs, once
