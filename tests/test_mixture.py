@@ -375,3 +375,32 @@ def test_medgemma_trains_on_the_mixture_and_logs_the_groups(colours, medgemma_de
     assert last["colours"] + last["neojaundice"] == 4 * 4  # 4 updates of 2 × 2 examples
     # p(neojaundice) = 4 * 3 / (4 * 3 + 21) = 0.36: the small data set drawn far above 3 / 24
     assert last["neojaundice"] >= 2
+
+
+def test_medgemma_killed_mixture_run_resumes_to_the_same_adapter(colours, medgemma_demo, tmp_path):
+    """Killed after a checkpoint and rerun, a mixture run ends with the adapter and the group
+    log of an uninterrupted one: the trainer's resume skips exactly the draws already read."""
+    import torch
+    from safetensors.torch import load_file
+
+    from medvlm.models.medgemma.checkpoints import last_complete_checkpoint
+    from medvlm.models.medgemma.train import train as train_medgemma
+    from tests.support.training import kill_training
+
+    _, train, val = colours
+    mixture = {"by": "dataset_task", "temperature": 3}
+    run = medgemma_run(
+        medgemma_demo, steps=6, log_every=2, val_every=6, save_every=2, val_examples=4,
+        mixture=mixture,
+    )  # fmt: skip
+    train_medgemma(run, train, val, tmp_path / "whole", tmp_path / "whole-resume")
+    out, resume = tmp_path / "killed", tmp_path / "killed-resume"
+    kill_training(run, train, val, out, resume, last_complete_checkpoint)
+    assert last_complete_checkpoint(resume) is not None and not (out / "final").exists()
+    train_medgemma(run, train, val, out, resume)
+    whole = load_file(tmp_path / "whole" / "final" / "adapter_model.safetensors")
+    resumed = load_file(out / "final" / "adapter_model.safetensors")
+    assert whole.keys() == resumed.keys()
+    for name, tensor in whole.items():
+        torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=0, msg=name)
+    assert (out / GROUP_LOG).read_text() == (tmp_path / "whole" / GROUP_LOG).read_text()
