@@ -57,8 +57,9 @@ def sp_model(tmp_path_factory) -> Path:
     return path
 
 
-def hf_config(vocab: int, **text) -> PaliGemmaConfig:
-    """A tiny PaliGemma 2: Gemma 2 text (GQA, soft caps), SigLIP vision."""
+def hf_config(vocab: int, gemma1: bool = False) -> PaliGemmaConfig:
+    """A tiny PaliGemma 2: Gemma 2 text (GQA, soft caps), SigLIP vision; with ``gemma1`` a
+    PaliGemma 1 (Gemma text, as many key/value heads as query heads: big_vision's fused qkv)."""
     rows = hf_layout.hf_rows(vocab)
     text_config = dict(
         model_type="gemma2",
@@ -71,8 +72,10 @@ def hf_config(vocab: int, **text) -> PaliGemmaConfig:
         vocab_size=rows,
         query_pre_attn_scalar=8,
         final_logit_softcapping=30.0,
-        **text,
     )
+    if gemma1:
+        text_config.update(model_type="gemma", num_key_value_heads=4)
+        del text_config["query_pre_attn_scalar"], text_config["final_logit_softcapping"]
     vision_config = dict(
         model_type="siglip_vision_model",
         hidden_size=WIDTH,
@@ -178,6 +181,30 @@ def test_transformers_folder_is_imported_with_equal_logits(hf_folders, hf_model,
     assert theirs.shape[1] == hf_layout.hf_rows(vocab) and ours.shape[1] == vocab
     np.testing.assert_allclose(ours, theirs[:, :vocab], atol=1e-4, rtol=0)
     assert np.abs(ours).max() > 1  # the comparison is not between near-zero numbers
+
+
+def test_paligemma_1_folder_is_imported_with_equal_logits(sp_model, tmp_path):
+    torch.manual_seed(1)
+    vocab = Tokenizer(sp_model).vocab_size
+    model = PaliGemmaForConditionalGeneration(hf_config(vocab, gemma1=True))
+    with torch.no_grad():
+        for param in model.parameters():
+            param.copy_(torch.randn_like(param) * 0.1)
+    model.save_pretrained(tmp_path / "pg1")
+    shutil.copyfile(sp_model, tmp_path / "pg1" / "tokenizer.model")
+    flat, config = read_hf(tmp_path / "pg1")
+    assert config.llm.fused_qkv and not config.llm.post_norms and config.llm.attn_softcap == 0
+    assert "llm/layers/attn/qkv_einsum/w" in flat
+    image, text, mask_ar, _ = inputs(Tokenizer(sp_model))
+    reference = PaliGemmaForConditionalGeneration.from_pretrained(
+        tmp_path / "pg1", attn_implementation="eager"
+    ).eval()
+    theirs = hf_logits(reference, image, text, mask_ar, vocab)
+    ours = our_logits(unflatten(flat), config, image, text, mask_ar)
+    np.testing.assert_allclose(ours, theirs[:, :vocab], atol=1e-4, rtol=0)
+    write_hf(flat, config, sp_model, tmp_path / "again")
+    for name, value in read_hf(tmp_path / "again")[0].items():
+        assert value.tobytes() == flat[name].tobytes(), name
 
 
 def test_greedy_tokens_equal_transformers_generate(hf_folders, hf_model, sp_model):
@@ -425,7 +452,9 @@ def test_dry_run_reports_the_image_size_of_a_transformers_checkpoint(hf_folders,
 
 
 def test_a_run_from_the_transformers_copy_trains_the_same_weights(tmp_path):
+    from medvlm.io import read_jsonl
     from medvlm.models.base import get_family
+    from medvlm.models.saved import model_run
     from tests.test_paligemma_family import QUESTION, make_run, make_split
 
     family = get_family("paligemma")
@@ -451,3 +480,12 @@ def test_a_run_from_the_transformers_copy_trains_the_same_weights(tmp_path):
         if start[n].astype(np.float32).tobytes() != finals[0][n].astype(np.float32).tobytes()
     ]
     assert changed  # training moved the weights
+    # medvlm predict --model <folder>: the folder alone names the family and the image size
+    decode = make_run(demo)["decode"]
+    answers = []
+    for name, folder in (("npz", demo), ("hf", tmp_path / "hf")):
+        run = model_run(folder, decode=decode)
+        assert (run["family"], run["image_size"]) == ("paligemma", 16)
+        family.predict(run, folder, val, tmp_path / f"{name}.jsonl")
+        answers.append([row["answer"] for row in read_jsonl(tmp_path / f"{name}.jsonl")])
+    assert answers[0] == answers[1] and len(answers[0]) == 4
