@@ -13,9 +13,10 @@ import yaml
 REPO = Path(__file__).resolve().parents[1]
 SRC = REPO / "src" / "medvlm"
 # The code each environment's rules never run: data/metric/plot rules never import a model
-# family or the decoding constraints; a family's rules never score, plot or load the other family.
+# family, its curves writer or the decoding constraints; a family's rules never score, plot or
+# load the other family.
 ENV_EXCLUDES = {
-    "base.yaml": ("models/paligemma", "models/medgemma", "constrain"),
+    "base.yaml": ("models/paligemma", "models/medgemma", "models/curves.py", "constrain"),
     "jax.yaml": ("models/medgemma", "metrics", "plots", "constrain/torch_processor.py"),
     "torch.yaml": ("models/paligemma", "metrics", "plots", "constrain/jax_hook.py"),
 }

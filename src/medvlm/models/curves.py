@@ -63,7 +63,11 @@ def open_writer(log_dir: Path, start_step: int):
         for old in log_dir.glob(EVENT_FILES):
             old.unlink()
     log_dir.mkdir(parents=True, exist_ok=True)
-    return SummaryWriter(logdir=str(log_dir), purge_step=start_step + 1)
+    # the file is named by the second it opens and its start step, which orders two writers of
+    # the same second as TensorBoard reads them (and keeps the second from overwriting the first)
+    return SummaryWriter(
+        logdir=str(log_dir), purge_step=start_step + 1, filename_suffix=f".{start_step:012d}"
+    )
 
 
 class Curves:
