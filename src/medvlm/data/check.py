@@ -13,7 +13,13 @@ import tempfile
 from collections import Counter
 from pathlib import Path
 
-from medvlm.data.flare import SPLIT_FOLDERS, Problem, merge_summary, merge_tree
+from medvlm.data.flare import (
+    SPLIT_FOLDERS,
+    Problem,
+    merge_summary,
+    merge_tree,
+    present_split_folders,
+)
 from medvlm.data.shards import PROBLEMS_FILE, build_shards
 from medvlm.io import read_jsonl, write_jsonl
 
@@ -43,7 +49,7 @@ def check_tree(
     """The summary and the problems of the tree at ``root`` (every split folder it has, unless
     named); raises naming the root when it holds no split folder."""
     root = Path(root)
-    folders = split_folders or [f for f in SPLIT_FOLDERS if (root / f).is_dir()]
+    folders = split_folders or present_split_folders(root)
     if not folders:
         raise ValueError(f"{root}: no split folder ({', '.join(SPLIT_FOLDERS)}) found")
     records, problems = merge_tree(root, folders)

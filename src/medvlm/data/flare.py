@@ -1,8 +1,11 @@
 """Read any FLARE-layout tree and merge its questions files into one list of records.
 
 Layout: ``<root>/<split folder>/<Category>/<dataset>/<dataset>_questions_<x>.json`` with images
-under the data set folder. Every entry that cannot be used becomes a :class:`Problem` naming the
-file, the entry index and the reason; nothing is dropped silently and nothing raises for bad data.
+under the data set folder. A split folder has one canonical name (``SPLIT_FOLDERS``, spelt as in
+FLARE 2025), which config keys, records and uids use; on disk FLARE 2026's spelling with ``_``
+(``validation_public``) is read as well (:func:`split_folder_path`). Every entry that cannot be
+used becomes a :class:`Problem` naming the file, the entry index and the reason; nothing is
+dropped silently and nothing raises for bad data.
 
 Reading is in two layers: an entry's text fields (question, task type, answer, image names) are
 checked without touching images (``images=False``: what scoring needs), and only then are its
@@ -78,6 +81,36 @@ class Problem:
         return json.dumps(asdict(self), ensure_ascii=False)
 
 
+def folder_spellings(split_folder: str) -> tuple[str, ...]:
+    """The names a split folder may have on disk: as given, then with ``_`` for ``-`` (FLARE 2026
+    writes ``validation_public/`` and ``validation_hidden/``)."""
+    return tuple(dict.fromkeys((split_folder, split_folder.replace("-", "_"))))
+
+
+def split_folder_path(root: str | Path, split_folder: str) -> Path:
+    """Where split folder ``split_folder`` (a canonical name) of the tree at ``root`` lies: the
+    first of its :func:`folder_spellings` that is a folder, else its canonical path (which then
+    does not exist)."""
+    for name in folder_spellings(split_folder):
+        if (Path(root) / name).is_dir():
+            return Path(root) / name
+    return Path(root) / split_folder
+
+
+def present_split_folders(root: str | Path) -> list[str]:
+    """The canonical names of the split folders the tree at ``root`` has, in ``SPLIT_FOLDERS``
+    order."""
+    return [folder for folder in SPLIT_FOLDERS if split_folder_path(root, folder).is_dir()]
+
+
+def canonical_split_folder(name: str) -> str:
+    """The canonical name of a split folder found on disk as ``name`` (any other name as it is)."""
+    for folder in SPLIT_FOLDERS:
+        if name in folder_spellings(folder):
+            return folder
+    return name
+
+
 def is_questions_file(path: Path) -> bool:
     """Named ``<dataset>_questions_<x>.json``, and not an organiser's answered copy.
 
@@ -89,7 +122,7 @@ def is_questions_file(path: Path) -> bool:
 def questions_files(root: Path, split_folders: Iterable[str]) -> Iterator[tuple[str, str, Path]]:
     """Yield ``(split folder, category, questions file)`` for every questions file, sorted."""
     for split_folder in split_folders:
-        split_dir = root / split_folder
+        split_dir = split_folder_path(root, split_folder)
         if not split_dir.is_dir():
             log.warning("split folder %s not found; skipped", split_dir)
             continue
@@ -110,7 +143,7 @@ def questions_digest(root: str | Path, split_folders: Iterable[str]) -> str:
     if not root.is_dir():
         return ""
     real_root = os.path.realpath(root)
-    folders = [folder for folder in split_folders if (root / folder).is_dir()]
+    folders = [folder for folder in split_folders if split_folder_path(root, folder).is_dir()]
     hasher = hashlib.sha256()
     for _, _, path in questions_files(root, folders):
         real, content = os.path.realpath(path), "not read"
@@ -388,19 +421,23 @@ def locate_questions(
 
     ``path`` is one questions file (an answered ``withGT`` copy too, when named), a tree root
     (then its ``split_folder``), or any folder inside a tree (every questions file beneath it).
-    Split folder, category and data set are read off each file's place in the tree. Raises
-    naming the path when it does not exist or holds no questions file.
+    Split folder, category and data set are read off each file's place in the tree; a split
+    folder named in either spelling (``validation-public`` for ``validation_public``) is found.
+    Raises naming the path when it does not exist or holds no questions file.
     """
     path = Path(path).resolve()
+    named = canonical_split_folder(path.name)
+    if named in SPLIT_FOLDERS and split_folder_path(path.parent, named).is_dir():
+        path = split_folder_path(path.parent, named)
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist")
     if path.is_file():
         files = [path]
     else:
-        if any((path / folder).is_dir() for folder in SPLIT_FOLDERS):
-            if not (path / split_folder).is_dir():
+        if present_split_folders(path):
+            if not split_folder_path(path, split_folder).is_dir():
                 raise ValueError(f"{path} is a FLARE tree without a {split_folder}/ folder")
-            path = path / split_folder
+            path = split_folder_path(path, split_folder)
         files = sorted(p for p in path.rglob(QUESTIONS_GLOB) if is_questions_file(p))
     if not files:
         raise ValueError(f"{path}: no questions file ({QUESTIONS_GLOB}, not *withGT*) found")
@@ -408,7 +445,9 @@ def locate_questions(
     for file in files:
         category_dir = file.parent.parent
         split_dir = category_dir.parent
-        located.append((split_dir.parent, split_dir.name, category_dir.name, file))
+        located.append(
+            (split_dir.parent, canonical_split_folder(split_dir.name), category_dir.name, file)
+        )
     return located
 
 
