@@ -10,7 +10,12 @@ import pytest
 from medvlm.config import load_schema
 from medvlm.data.shards import build_shards
 from medvlm.io import write_json, write_jsonl
-from medvlm.models.base import SplitData, checkpoint_dir_files, training_fingerprint
+from medvlm.models.base import (
+    SplitData,
+    checkpoint_digest,
+    checkpoint_dir_files,
+    training_fingerprint,
+)
 from medvlm.models.export import DTYPES, FORMAT_NAMES, export_model
 from medvlm.models.saved import save_run
 from tests.support.cli import run_medvlm
@@ -72,7 +77,7 @@ def medgemma_run(tmp_path_factory):
             "val_every": 2,
             "select": "final",
             "activation_checkpointing": False,
-        },  # fmt: skip
+        },
     }
     model = results / "models" / "mg"
     train(run, data_split(data, "train"), data_split(data, "val"), model, results / "resume")
@@ -288,7 +293,7 @@ def paligemma_run(tmp_path_factory):
             "seqlen": 48,
             "select": "loss",
             "val_examples": 4,
-        },  # fmt: skip
+        },
     }
     model = results / "models" / "pg"
     family.train(run, data_split(data, "train"), data_split(data, "val"), model, results / "r")
@@ -370,7 +375,11 @@ def test_a_paligemma_big_vision_export_gives_back_the_same_arrays(paligemma_run,
     model_dir = results / "models" / "pg"
     kept = read_npz(model_dir / "best.npz")
     out = tmp_path / "bv"
-    export_model(model_dir, "big_vision", out)
+    export_model(model_dir, "big_vision", out, data_dir=results / "data")
+    base_dir = results / "demo_models" / "paligemma"
+    files = [base_dir / name for name in ("params.npz", "tokenizer.model", "config.json")]
+    digest = checkpoint_digest(files, base_dir)  # what the training fingerprinted
+    assert f"| initial checkpoint | `{digest}` |" in (out / "README.md").read_text()
     npz, tokenizer, config = checkpoint_files(out)  # a checkpoint another run can start from
     exported = read_npz(npz)
     assert exported.keys() == kept.keys()
@@ -378,7 +387,7 @@ def test_a_paligemma_big_vision_export_gives_back_the_same_arrays(paligemma_run,
         assert exported[name].dtype == array.dtype and np.array_equal(exported[name], array), name
     assert tokenizer.read_bytes() == (model_dir / "tokenizer.model").read_bytes()
     # LoRA merged: no factors, and the targeted weights moved off the base's
-    base = read_npz(results / "demo_models" / "paligemma" / "params.npz")
+    base = read_npz(base_dir / "params.npz")
     assert not [name for name in exported if "lora" in name]
     changed = [name for name in base if not np.array_equal(base[name], exported[name])]
     assert changed and all(name.startswith("llm/layers/") for name in changed), changed
@@ -387,3 +396,19 @@ def test_a_paligemma_big_vision_export_gives_back_the_same_arrays(paligemma_run,
     flat, _ = read_hf(tmp_path / "hf")
     for name, array in kept.items():
         assert flat[name].dtype == array.dtype and np.array_equal(flat[name], array), name
+
+
+def test_a_failed_export_leaves_the_old_folder_as_it_was(medgemma_run, tmp_path):
+    import shutil
+
+    results, _ = medgemma_run
+    broken = tmp_path / "models" / "mg"
+    shutil.copytree(results / "models" / "mg", broken)
+    (broken / "best" / "adapter_model.safetensors").unlink()  # fails inside the export
+    out = tmp_path / "exports" / "mg"
+    out.mkdir(parents=True)
+    (out / "mine.txt").write_text("keep me")
+    with pytest.raises((OSError, ValueError)):
+        export_model(broken, "hf", out, force=True)
+    assert [p.name for p in out.parent.iterdir()] == ["mg"]  # no temporary left
+    assert [p.name for p in out.iterdir()] == ["mine.txt"]

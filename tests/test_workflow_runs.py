@@ -179,6 +179,27 @@ def test_a_plot_setting_reruns_no_training_or_prediction(finished):
     assert dry_run(workdir, changed) == {"plot_detections": 3, "all": 1}
 
 
+def test_export_writes_every_trained_run_for_serving(finished):
+    """export: {format: hf} adds one export per trained run and nothing else; each loads in
+    transformers with no code of ours and carries its model card."""
+    from transformers import AutoModelForImageTextToText, PaliGemmaForConditionalGeneration
+
+    workdir, config = finished
+    exported = {**config, "export": {"format": "hf"}}
+    assert dry_run(workdir, exported) == {"export": 2, "all": 1}
+    result = run_snakemake(workdir, exported, "--cores", "2")
+    assert result.returncode == 0, result.stderr[-3000:]
+    exports = workdir / "results" / "exports"
+    assert sorted(path.name for path in exports.iterdir()) == ["mg", "pg"]  # no temporaries
+    PaliGemmaForConditionalGeneration.from_pretrained(exports / "pg", local_files_only=True)
+    AutoModelForImageTextToText.from_pretrained(exports / "mg", local_files_only=True)
+    for run in ("pg", "mg"):
+        card = (exports / run / "README.md").read_text()
+        assert "| train shard images | `" in card  # the data fingerprint
+        assert f"| {run} | " in card  # its test scores
+    assert dry_run(workdir, exported) == {}
+
+
 def test_predictions_made_elsewhere_are_scored_next_to_the_runs(finished):
     """Runs last: it really executes, adding a row to the tables."""
     workdir, config = finished

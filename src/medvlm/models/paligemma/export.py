@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 
 from medvlm.models.paligemma import checkpoint as npz_checkpoint
-from medvlm.models.paligemma.checkpoint import CONFIG_NAME, load_params
+from medvlm.models.paligemma.checkpoint import CONFIG_NAME, load_params, source_files
 from medvlm.models.paligemma.family import model_config
 from medvlm.models.paligemma.tokenizer import find_tokenizer
 
@@ -41,8 +41,9 @@ params = dict(np.load("{out}/params.npz", allow_pickle=False))  # bfloat16 store
 def checkpoint_files(checkpoint: str | Path) -> tuple[list[Path], Path]:
     """The initial checkpoint's files and the folder their names are relative to, as the
     training fingerprints them."""
-    npz, tokenizer, config = npz_checkpoint.checkpoint_files(checkpoint)
-    return [path for path in (npz, tokenizer, config) if path is not None], npz.parent
+    weights, tokenizer, config = npz_checkpoint.checkpoint_files(checkpoint)
+    files = [*source_files(weights), tokenizer, *([config] if config is not None else [])]
+    return files, weights.parent
 
 
 def run_files(model_dir: Path, weights: str) -> tuple[Path, Path, Path]:
