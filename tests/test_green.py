@@ -276,7 +276,7 @@ def test_default_profile_scores_reports_with_the_judge(judge):
     ]
     expected = judge.score(REFERENCES, PREDICTIONS)["per_pair"]
     profiles = ["default", "paligemma", "flare26", "qwen25vl"]
-    scored = score_items(items, profiles, bootstrap=20, seed=0, judge=judge)["profiles"]
+    scored = score_items(items, profiles, bootstrap=20, seed=0, judges=[judge])["profiles"]
     report = scored["default"]["report_generation"]
     assert report["pooled"]["green"] == pytest.approx(sum(expected) / len(expected))
     assert {"bleu4", "rougeL"} <= set(report["pooled"])

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from medvlm.config import ConfigError, dotted_key, load_schema, run_schema, schema_errors
 from medvlm.data.mixture import check_planned_weights
+from medvlm.metrics.crimson import CrimsonJudge
+from medvlm.metrics.green import GreenJudge
 from medvlm.models.base import run_settings
 from medvlm.runs import DEMO_CHECKPOINT, expand_runs_with_origins, family_run
 from medvlm.settings import SettingError, from_mapping
@@ -72,3 +74,21 @@ def checked_runs(config: dict) -> dict[str, dict]:
             key = origin.key(error.key)
             raise ConfigError(f"config key {key}{made}: {error.problem}") from None
     return {name: run for name, (run, _) in planned.items()}
+
+
+# The judge folders of ``evaluate``, each checked as its judge will load it.
+JUDGES = {"green_judge": GreenJudge, "crimson_judge": CrimsonJudge}
+
+
+def check_judges(config: dict) -> None:
+    """Raise :class:`medvlm.config.ConfigError` naming ``evaluate.<key>`` when a judge folder of
+    a schema-validated ``config`` is not a model that judge can load (config.json of the right
+    kind, safetensors weights, a tokenizer; CRIMSON's also a chat template)."""
+    for key, judge in JUDGES.items():
+        directory = config["evaluate"][key]
+        if directory is None:
+            continue
+        try:
+            judge.check(directory)
+        except (OSError, ValueError) as error:
+            raise ConfigError(f"config key evaluate.{key}: {error}") from None

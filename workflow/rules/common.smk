@@ -9,13 +9,14 @@ from medvlm.data.flare import questions_digest
 from medvlm.models.base import run_settings
 from medvlm.models.export import exported_runs
 from medvlm.models.launch import slurm_resources
-from medvlm.plan import checked_runs
+from medvlm.plan import check_judges, checked_runs
 from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION, TASK_TYPES
 from medvlm.runs import family_run, training_slice
 
-try:  # every setting, before any job: the schema, then each run as its family reads it
+try:  # every setting, before any job: the schema, each run as its family reads it, the judges
     validate_config(config)
     RUNS = checked_runs(config)
+    check_judges(config)
     EXPORTED = exported_runs(config["export"], RUNS)
 except ConfigError as error:
     raise WorkflowError(str(error)) from None

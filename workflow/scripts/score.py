@@ -13,4 +13,5 @@ score_files(
     bootstrap=settings["bootstrap"],
     seed=settings["seed"],
     green_judge=settings["green_judge"],
+    crimson_judge=settings["crimson_judge"],
 )

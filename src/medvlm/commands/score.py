@@ -52,6 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="bootstrap seed (>= 0)")
     parser.add_argument("--green-judge", help="local GREEN judge checkpoint folder")
+    parser.add_argument("--crimson-judge", help="local CRIMSON judge checkpoint folder")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
             bootstrap=args.bootstrap,
             seed=args.seed,
             green_judge=args.green_judge,
+            crimson_judge=args.crimson_judge,
         ),
         ProfileUnavailable,
     )

@@ -38,7 +38,7 @@ def compare_task(
     baseline_items: Sequence[Item],
     bootstrap: int = DEFAULT_REPLICATES,
     seed: int = 0,
-    judge: ReportJudge | None = None,
+    judges: Sequence[ReportJudge] = (),
 ) -> dict[str, Any]:
     """``{"n", "value", "baseline", "improvement", "ci"}`` of ``metric`` for one task type.
 
@@ -49,8 +49,8 @@ def compare_task(
     if set(baseline_of) != {item.uid for item in items}:
         missing = sorted({item.uid for item in items} ^ set(baseline_of))
         raise ValueError(f"{task}: the runs answer different questions, e.g. {missing[0]!r}")
-    run = task_columns(task, items, judge)
-    base = task_columns(task, [baseline_of[item.uid] for item in items], judge)
+    run = task_columns(task, items, judges)
+    base = task_columns(task, [baseline_of[item.uid] for item in items], judges)
     if not run.kept:
         return {"n": 0, "value": None, "baseline": None, "improvement": None, "ci": None}
 

@@ -17,7 +17,8 @@ the ``Stanford-AIMI/GREEN`` code (``green_score``) feeds them:
 - left padding with the EOS token, greedy decoding;
 - ``parse_judge_output``: the same section and count rules as GREEN's ``parse_error_counts``.
 
-Importing this module does not import torch or transformers; ``GreenJudge`` does, when built.
+Loading, batching and decoding are :class:`medvlm.metrics.judge.LocalJudge`'s. Importing this
+module does not import torch or transformers; ``GreenJudge`` does, when built.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from medvlm.metrics.report_text import check_report_pairs
+from medvlm.metrics.judge import LocalJudge
 
 MAX_REPORT_WORDS = 300
 
@@ -242,14 +243,16 @@ def score_judge_outputs(outputs: Sequence[str]) -> dict:
     return {"green": sum(per_pair) / len(per_pair), "per_pair": per_pair, "malformed": malformed}
 
 
-class GreenJudge:
+class GreenJudge(LocalJudge):
     """A GREEN judge from a local Hugging Face checkpoint directory (safetensors weights).
 
     ``max_length`` caps the prompt in tokens (GREEN truncates at 2048); ``max_new_tokens``
     caps the judge's answer and defaults to ``max_length``, as in ``green_score``'s inferer.
-    The cap is per answer, so scores do not depend on which pairs share a batch.
-    Weights load in float16 on a GPU (as GREEN) and float32 on the CPU.
+    Weights load in float16 on a GPU (as GREEN) and float32 on the CPU; padding and the end of
+    an answer are GREEN's EOS token.
     """
+
+    metric = "green"
 
     def __init__(
         self,
@@ -259,33 +262,22 @@ class GreenJudge:
         max_new_tokens: int | None = None,
         device: str | None = None,
     ):
-        import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
-
-        directory = Path(checkpoint_dir)
-        _check_checkpoint_dir(directory)
-        if batch_size < 1 or max_length < 2:
-            raise ValueError(
-                f"GREEN judge needs batch_size >= 1 and max_length >= 2, "
-                f"got {batch_size} and {max_length}"
-            )
-        self.name = directory.name
-        self.batch_size = batch_size
+        if max_length < 2:
+            raise ValueError(f"GREEN judge needs max_length >= 2, got {max_length}")
+        limit = max_length if max_new_tokens is None else max_new_tokens
+        super().__init__(checkpoint_dir, batch_size, limit, device)
         self.max_length = max_length
-        self.max_new_tokens = max_length if max_new_tokens is None else max_new_tokens
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.tokenizer = AutoTokenizer.from_pretrained(
-            directory, local_files_only=True, padding_side="left"
-        )
-        if self.tokenizer.eos_token is None:
-            raise ValueError(f"GREEN judge tokenizer in {directory} defines no EOS token")
         self.tokenizer.pad_token = self.tokenizer.eos_token
         self.appends_eos = type(self.tokenizer).__name__ in _EOS_APPENDING_TOKENIZERS
-        dtype = torch.float16 if self.device.type == "cuda" else torch.float32
-        self.model = AutoModelForCausalLM.from_pretrained(
-            directory, local_files_only=True, use_safetensors=True, dtype=dtype
-        )
-        self.model.to(self.device).eval()
+
+    def make_prompt(self, reference: str, candidate: str) -> str:
+        return make_prompt(reference, candidate)
+
+    def score_outputs(self, outputs: Sequence[str]) -> dict:
+        return score_judge_outputs(outputs)
+
+    def generation_settings(self) -> dict:
+        return {"eos_token_id": self.tokenizer.eos_token_id}
 
     def chat_text(self, prompt: str) -> str:
         """The prompt in GREEN's chat layout: a human turn, an empty gpt turn, then the cue."""
@@ -300,53 +292,10 @@ class GreenJudge:
     def encode(self, prompts: Sequence[str]) -> dict:
         """Left-padded ``input_ids`` and ``attention_mask`` tensors for a batch of prompts."""
         eos = [self.tokenizer.eos_token_id] if self.appends_eos else []
-        ids = [
+        return self.pad(
             self.tokenizer(
                 self.chat_text(prompt), truncation=True, max_length=self.max_length - len(eos)
             )["input_ids"]
             + eos
             for prompt in prompts
-        ]
-        return self.tokenizer.pad({"input_ids": ids}, padding=True, return_tensors="pt")
-
-    def judge(self, references: Sequence[str], predictions: Sequence[str]) -> list[str]:
-        """The judge's raw output (new tokens only, decoded) for each pair, in input order."""
-        import torch
-        from tqdm import tqdm
-
-        check_report_pairs(references, predictions)
-        prompts = [make_prompt(r, p) for r, p in zip(references, predictions, strict=True)]
-        outputs: list[str] = []
-        starts = range(0, len(prompts), self.batch_size)
-        for start in tqdm(starts, desc=f"GREEN judge {self.name}", unit="batch"):
-            batch = self.encode(prompts[start : start + self.batch_size]).to(self.device)
-            with torch.inference_mode():
-                generated = self.model.generate(
-                    **batch,
-                    do_sample=False,
-                    num_beams=1,
-                    max_new_tokens=self.max_new_tokens,
-                    eos_token_id=self.tokenizer.eos_token_id,
-                    pad_token_id=self.tokenizer.eos_token_id,
-                )
-            new_tokens = generated[:, batch["input_ids"].shape[1] :]
-            outputs.extend(self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True))
-        return outputs
-
-    def score(self, references: Sequence[str], predictions: Sequence[str]) -> dict:
-        """``{"green", "per_pair", "malformed", "judge", "responses"}`` for the pairs."""
-        responses = self.judge(references, predictions)
-        return {**score_judge_outputs(responses), "judge": self.name, "responses": responses}
-
-
-def _check_checkpoint_dir(directory: Path) -> None:
-    """Fail early, naming the directory, when it cannot be a local safetensors checkpoint."""
-    if not directory.is_dir():
-        raise FileNotFoundError(f"GREEN judge checkpoint directory not found: {directory}")
-    if not (directory / "config.json").is_file():
-        raise FileNotFoundError(f"GREEN judge checkpoint {directory} has no config.json")
-    if not any(directory.glob("*.safetensors")):
-        raise FileNotFoundError(
-            f"GREEN judge checkpoint {directory} has no *.safetensors weights "
-            "(only safetensors are loaded; convert .bin weights first)"
         )

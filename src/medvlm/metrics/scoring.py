@@ -17,6 +17,7 @@ import math
 import os
 from collections import Counter
 from collections.abc import Sequence
+from functools import partial
 from numbers import Number
 from typing import Any
 
@@ -55,15 +56,16 @@ def score_items(
     profiles: Sequence[str] = DEFAULT_PROFILES,
     bootstrap: int = DEFAULT_REPLICATES,
     seed: int = 0,
-    judge: ReportJudge | None = None,
+    judges: Sequence[ReportJudge] = (),
 ) -> dict[str, Any]:
     """``{"profiles": {name: {task: {"pooled": {...}, "n": ..., ...}}}}`` for each profile.
 
     The default profile adds ``ci`` and ``by_dataset``; the others report pooled values only, as
     their evaluators do: numbers under ``pooled``, anything else their evaluator reports (nested
-    breakdowns, labels) under ``details``. A ``judge`` scores GREEN for the default profile and
-    for every public profile whose evaluator reports GREEN. Every profile module is loaded before
-    any scoring starts, so a missing one fails at once with its name.
+    breakdowns, labels) under ``details``. Each of the ``judges`` (GREEN, CRIMSON) scores reports
+    for the default profile and for every public profile whose evaluator reports its metric.
+    Every profile module is loaded before any scoring starts, so a missing one fails at once
+    with its name.
     """
     if seed < 0:
         raise ValueError(f"seed must be >= 0, got {seed}")
@@ -72,20 +74,32 @@ def score_items(
     results: dict[str, Any] = {}
     for name, module in modules.items():
         if name == "default":
-            results[name] = module.score(items, bootstrap=bootstrap, seed=seed, judge=judge)
+            results[name] = module.score(items, bootstrap=bootstrap, seed=seed, judges=judges)
         else:
             results[name] = {
                 task: _public_entry(counts[task], metrics)
-                for task, metrics in module.score(items, **_green_for(module, judge)).items()
+                for task, metrics in module.score(items, **_judges_for(module, judges)).items()
             }
     return json_safe({"profiles": results})
 
 
-def _green_for(module, judge: ReportJudge | None) -> dict[str, Any]:
-    """The GREEN scorer for a public profile whose evaluator scores reports with GREEN."""
-    if judge is None or "green_judge" not in inspect.signature(module.score).parameters:
-        return {}
-    return {"green_judge": lambda references, texts: judge.score(references, texts)["green"]}
+# What a public profile's ``<metric>_judge(references, predictions)`` returns, per judge metric:
+# GREEN's mean, or CRIMSON's whole summary (its evaluator reports error counts too).
+_PROFILE_VIEW = {"green": lambda scores: scores["green"], "crimson": lambda scores: scores}
+
+
+def _judges_for(module, judges: Sequence[ReportJudge]) -> dict[str, Any]:
+    """The judges a public profile's evaluator scores reports with, as its keyword arguments."""
+    parameters = inspect.signature(module.score).parameters
+    return {
+        f"{judge.metric}_judge": partial(_profile_scores, judge)
+        for judge in judges
+        if f"{judge.metric}_judge" in parameters
+    }
+
+
+def _profile_scores(judge: ReportJudge, references: list[str], texts: list[str]) -> Any:
+    return _PROFILE_VIEW[judge.metric](judge.score(references, texts))
 
 
 def _public_entry(n: int, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -94,14 +108,18 @@ def _public_entry(n: int, metrics: dict[str, Any]) -> dict[str, Any]:
     return {"n": n, "pooled": pooled, **({"details": details} if details else {})}
 
 
-def _judge(directory: str | None) -> ReportJudge | None:
-    if directory is None:
-        return None
-    try:
+def _judges(green_judge: str | None, crimson_judge: str | None) -> list[ReportJudge]:
+    """The judges of the given local checkpoint folders (GREEN first)."""
+    judges: list[ReportJudge] = []
+    if green_judge is not None:
         from medvlm.metrics.green import GreenJudge
-    except ModuleNotFoundError as error:
-        raise ValueError(f"a GREEN judge needs medvlm.metrics.green ({error})") from None
-    return GreenJudge(directory)
+
+        judges.append(GreenJudge(green_judge))
+    if crimson_judge is not None:
+        from medvlm.metrics.crimson import CrimsonJudge
+
+        judges.append(CrimsonJudge(crimson_judge))
+    return judges
 
 
 def score_files(
@@ -112,17 +130,18 @@ def score_files(
     bootstrap: int = DEFAULT_REPLICATES,
     seed: int = 0,
     green_judge: str | None = None,
+    crimson_judge: str | None = None,
 ) -> dict:
     """Score one predictions file against its references and write the score file.
 
     Both paths take every form :mod:`medvlm.metrics.pairing` reads. Nothing is written when
-    either side cannot be read.
+    either side cannot be read. ``green_judge`` and ``crimson_judge`` are local judge folders.
     """
     if bootstrap < 0 or seed < 0:
         raise ValueError("bootstrap and seed must be >= 0")
-    judge = _judge(green_judge)
+    judges = _judges(green_judge, crimson_judge)
     pairing = pair(references, predictions)
-    scores = score_items(pairing.items, list(profiles), bootstrap, seed, judge)
+    scores = score_items(pairing.items, list(profiles), bootstrap, seed, judges)
     missing = pairing.missing_report()
     result = {
         "inputs": {

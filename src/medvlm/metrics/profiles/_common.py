@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -13,8 +14,12 @@ from medvlm.records import TASK_TYPES
 
 # A GREEN judge as the profiles use it: (references, predictions) -> the mean GREEN score.
 GreenScorer = Callable[[list[str], list[str]], float]
+# A CRIMSON judge as the profiles use it: (references, predictions) -> the judge's summary
+# (medvlm.metrics.crimson.score_judge_outputs).
+CrimsonScorer = Callable[[list[str], list[str]], Mapping[str, Any]]
 
 GREEN_NOT_SCORED = "green_not_scored_no_judge"  # the metric a profile reports without a judge
+CRIMSON_NOT_SCORED = "crimson_not_scored_no_judge"
 
 
 def group_by_task(items: list[Item]) -> dict[str, list[Item]]:

@@ -38,6 +38,11 @@ Columns = dict[str, np.ndarray]
 
 
 class ReportJudge(Protocol):
+    """A judge metric (GREEN, CRIMSON): ``score`` gives ``per_pair`` scores (None where the
+    judge's answer could not be scored) under the name ``metric``."""
+
+    metric: str
+
     def score(self, references: list[str], predictions: list[str]) -> dict[str, Any]: ...
 
 
@@ -68,24 +73,30 @@ METRICS = {
 }
 
 
-def _report_metric(judge: ReportJudge | None) -> TaskMetric:
-    """Report generation: BLEU-4 and ROUGE-L (``report_text``), plus GREEN when a judge is given.
+def _report_metric(judges: Sequence[ReportJudge]) -> TaskMetric:
+    """Report generation: BLEU-4 and ROUGE-L (``report_text``), plus each judge's metric.
 
-    Unparsable outputs are scored as the empty report. All three decompose over pairs, so the
-    judge runs once and bootstrap replicates only add up per-pair parts.
+    Unparsable outputs are scored as the empty report. Every score decomposes over pairs, so each
+    judge runs once and bootstrap replicates only add up per-pair parts. A pair whose judge
+    answer could not be scored (None) is left out of that metric's mean and counted as
+    ``n_<metric>_failed``.
     """
 
     def per_item(references: list, predictions: list, datasets: list) -> Columns:
         columns = report_pairs.per_item(references, predictions)
-        if judge is not None:
-            texts = ["" if p is None else p for p in predictions]
-            columns["green"] = np.asarray(judge.score(references, texts)["per_pair"], dtype=float)
+        texts = ["" if p is None else p for p in predictions]
+        for judge in judges:
+            scores = judge.score(references, texts)["per_pair"]
+            columns[judge.metric] = np.array([np.nan if s is None else s for s in scores], float)
         return columns
 
     def summarise(columns: Columns) -> dict[str, float | None]:
         scores = report_pairs.summarise(columns)
-        if "green" in columns:
-            scores["green"] = float(np.mean(columns["green"])) if len(columns["green"]) else None
+        for judge in judges:
+            values = columns[judge.metric]
+            scored = values[~np.isnan(values)]
+            scores[judge.metric] = float(np.mean(scored)) if len(scored) else None
+            scores[f"n_{judge.metric}_failed"] = int(len(values) - len(scored))
         return scores
 
     return TaskMetric(per_item, summarise, lambda v: isinstance(v, str))
@@ -122,10 +133,12 @@ class TaskColumns:
         return {**self.metric.summarise(chosen), **format_summary(chosen)}
 
 
-def task_columns(task: str, items: Sequence[Item], judge: ReportJudge | None = None) -> TaskColumns:
+def task_columns(
+    task: str, items: Sequence[Item], judges: Sequence[ReportJudge] = ()
+) -> TaskColumns:
     """Parse references and predictions with the task's parser; per-question metric columns."""
     spec = task_spec(task)
-    metric = _report_metric(judge) if task == REPORT_GENERATION else METRICS[task]
+    metric = _report_metric(judges) if task == REPORT_GENERATION else METRICS[task]
     kept, references, predictions, well_formed, bad = [], [], [], [], []
     for item in items:
         reference = spec.parse(item.reference, item.question)
@@ -157,10 +170,10 @@ def score_task(
     items: Sequence[Item],
     bootstrap: int = DEFAULT_REPLICATES,
     seed: int = 0,
-    judge: ReportJudge | None = None,
+    judges: Sequence[ReportJudge] = (),
 ) -> dict[str, Any]:
     """The default profile's entry for one task type (see the module docstring)."""
-    scored = task_columns(task, items, judge)
+    scored = task_columns(task, items, judges)
     kept, bad = scored.kept, scored.unparsable_references
     if not kept:
         return {"n": 0, "pooled": {}, "ci": {}, "by_dataset": {}, "unparsable_references": bad}
@@ -191,7 +204,7 @@ def score(
     *,
     bootstrap: int = DEFAULT_REPLICATES,
     seed: int = 0,
-    judge: ReportJudge | None = None,
+    judges: Sequence[ReportJudge] = (),
 ) -> dict[str, dict[str, Any]]:
     """Per task type present in ``items``: ``{"n", "pooled", "ci", "by_dataset", ...}``."""
     by_task: dict[str, list[Item]] = {}
@@ -200,7 +213,7 @@ def score(
             raise ValueError(f"item {item.uid!r}: unknown task type {item.task!r}")
         by_task.setdefault(item.task, []).append(item)
     return {
-        task: score_task(task, by_task[task], bootstrap, seed, judge)
+        task: score_task(task, by_task[task], bootstrap, seed, judges)
         for task in TASK_TYPES
         if task in by_task
     }

@@ -14,7 +14,21 @@ labelled boxes) or ``[a,b,c,d]`` groups in text; IoU with clamped areas; all pai
 whose labels agree (when both have one) sorted in reverse as ``(iou, gold, pred)`` tuples and
 taken greedily, so ties go to the highest indices; micro F1 as 2TP/(2TP+FP+FN), 1.0 when there is
 nothing at all. An unparsable prediction has no boxes. Counting and regression: the first number
-(commas removed), an unparsable prediction counts as 0; MAE. Report generation: GREEN.
+(commas removed), an unparsable prediction counts as 0; MAE. Report generation: GREEN and CRIMSON.
+
+CRIMSON follows the evaluator's ``crimson_score`` from commit f1c5e88 on (2026-05-16, unchanged at
+7fb1bed): the judge ``rajpurkarlab/medgemma-4b-it-crimson`` (``crimson_model_name`` unset) scores
+each pair without guidelines and, FLARE rows having no age or indication, without patient context
+(:mod:`medvlm.metrics.crimson`). Reported: ``crimson_score``, the mean over the pairs whose judge
+answer could be scored; ``crimson_valid_samples`` and ``crimson_failed_samples``; and, when any
+pair was scored, the mean of each count the authors' scorer reports, as ``crimson_<count>``
+(``false_findings``, ``missing_findings``, ``attribute_errors``, ``location_errors`` ...
+``temporal_errors``), ``crimson_weighted_<count>`` (false, missing, attribute) and
+``crimson_<term>`` (``N_G``, ``E_penalty``, ``correct``, ``errors_more_than_correct``, ``S``).
+No pair scored: ``crimson_score`` is NaN (``null`` in the score file), as in the evaluator. The
+same commit also changed other metrics (accuracy and weighted F1 beside balanced accuracy,
+multi-label precision and recall, RMSE, detection F1 at IoU 0.3-0.7 with COCO-style averages):
+this profile does not reproduce those yet; its other metrics are the ones described here.
 
 Inferred or deliberately different:
 
@@ -24,8 +38,10 @@ Inferred or deliberately different:
   error naming the item, as the evaluator stops.
 - Where the evaluator would crash on a prediction (``null`` as a coordinate, an integer too large
   for a float, nesting too deep), the prediction is treated as unparsable.
-- Report generation needs a judge: pass ``green_judge(references, predictions) -> mean score``;
-  without one it is not scored and says so (the evaluator's ``skip_green_score`` gives NaN).
+- Report generation needs judges: pass ``green_judge(references, predictions) -> mean score``
+  and ``crimson_judge(references, predictions) -> CRIMSON summary``; without one, its metric is
+  not scored and says so (``green_not_scored_no_judge``, ``crimson_not_scored_no_judge``; the
+  evaluator's ``skip_green_score``/``skip_crimson_score`` give NaN).
 - A reference without a prediction is scored as an empty answer (the evaluator's
   ``allow_missing_predictions``); without that switch the evaluator refuses to score at all.
 
@@ -42,12 +58,19 @@ labels (the score file's ``inputs`` name what was scored).
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
 from medvlm.metrics.items import Item
-from medvlm.metrics.profiles._common import GREEN_NOT_SCORED, GreenScorer, group_by_task
+from medvlm.metrics.profiles._common import (
+    CRIMSON_NOT_SCORED,
+    GREEN_NOT_SCORED,
+    CrimsonScorer,
+    GreenScorer,
+    group_by_task,
+)
 from medvlm.metrics.profiles._greedy import match_global
 from medvlm.records import (
     CLASSIFICATION,
@@ -299,11 +322,54 @@ _METRICS = {
 }
 
 
-def score(items: list[Item], green_judge: GreenScorer | None = None) -> dict[str, dict[str, float]]:
+def _crimson(summary: Mapping[str, Any]) -> dict[str, float]:
+    """The evaluator's CRIMSON entries from a CRIMSON judge's summary."""
+    mean = summary["crimson"]
+    metrics = {
+        "crimson_score": math.nan if mean is None else float(mean),
+        "crimson_valid_samples": float(summary["valid"]),
+        "crimson_failed_samples": float(summary["failed"]),
+    }
+    means = summary["means"]
+    for group, prefix in _CRIMSON_GROUPS:
+        metrics.update({f"{prefix}{name}": float(v) for name, v in means.get(group, {}).items()})
+    return metrics
+
+
+_CRIMSON_GROUPS = (
+    ("error_counts", "crimson_"),
+    ("weighted_error_counts", "crimson_weighted_"),
+    ("metrics", "crimson_"),
+)
+
+
+def _report(
+    group: list[Item],
+    preds: list[str],
+    green_judge: GreenScorer | None,
+    crimson_judge: CrimsonScorer | None,
+) -> dict[str, float]:
+    references = [item.reference for item in group]
+    if green_judge is None:
+        metrics = {GREEN_NOT_SCORED: 1.0}
+    else:
+        metrics = {"green_score": float(green_judge(references, preds))}
+    if crimson_judge is None:
+        return {**metrics, CRIMSON_NOT_SCORED: 1.0}
+    return {**metrics, **_crimson(crimson_judge(references, preds))}
+
+
+def score(
+    items: list[Item],
+    green_judge: GreenScorer | None = None,
+    crimson_judge: CrimsonScorer | None = None,
+) -> dict[str, dict[str, float]]:
     """Metrics per task type present, pooled over data sets, as FLARE26-MedGemma reports them.
 
     Instance-detection items are scored under ``detection``. ``green_judge(references,
-    predictions)`` returns the mean GREEN score; without it report generation is not scored.
+    predictions)`` returns the mean GREEN score, ``crimson_judge`` CRIMSON's summary
+    (:func:`medvlm.metrics.crimson.score_judge_outputs`); report generation reports what the
+    judges given score.
     """
     groups: dict[str, list[Item]] = {}
     for task, group in group_by_task(items).items():
@@ -314,11 +380,9 @@ def score(items: list[Item], green_judge: GreenScorer | None = None) -> dict[str
     results = {}
     for task, group in groups.items():
         preds = [item.prediction.strip() for item in group]
-        if task != REPORT_GENERATION:
-            metrics = _METRICS[task](group, preds)
-        elif green_judge is None:
-            metrics = {GREEN_NOT_SCORED: 1.0}
+        if task == REPORT_GENERATION:
+            metrics = _report(group, preds, green_judge, crimson_judge)
         else:
-            metrics = {"green_score": float(green_judge([i.reference for i in group], preds))}
+            metrics = _METRICS[task](group, preds)
         results[task] = {**metrics, "count": float(len(group))}
     return results
