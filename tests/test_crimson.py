@@ -4,6 +4,7 @@ prompt, a tiny Gemma 3 judge end to end through ``medvlm score``, and the plan-t
 import copy
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 
@@ -294,6 +295,18 @@ def test_the_judge_answers_and_is_scored(judge, answering_dir):
     assert scores["judge"] == "tiny-crimson"
     one_by_one = CrimsonJudge(answering_dir, batch_size=1, max_new_tokens=4, device="cpu")
     assert one_by_one.judge(REFERENCES, PREDICTIONS) == scores["responses"]
+
+
+def test_decoding_is_greedy_whatever_the_checkpoint_asks(tmp_path, answering_dir):
+    """A checkpoint whose generation_config.json asks for hot sampling still answers greedily."""
+    folder = tmp_path / "sampling-crimson"
+    shutil.copytree(answering_dir, folder)
+    settings = json.loads((folder / "generation_config.json").read_text())
+    settings.update(do_sample=True, temperature=50.0, top_k=0, top_p=1.0)
+    (folder / "generation_config.json").write_text(json.dumps(settings))
+    judge = CrimsonJudge(folder, batch_size=3, max_new_tokens=4, device="cpu")
+    assert judge.model.generation_config.do_sample  # what the folder asks for
+    assert judge.judge(REFERENCES, PREDICTIONS) == [ANSWER] * 3
 
 
 def write_split(folder, references, predictions):
