@@ -64,3 +64,27 @@ report-screenshot: results/report.html
 	  --disable-background-networking --disable-component-update --disable-sync \
 	  --user-data-dir="$$(mktemp -d)" --window-size=1400,1000 --virtual-time-budget=8000 \
 	  --screenshot="$(CURDIR)/docs/report.png" "file://$(CURDIR)/results/report.html"
+
+## gpu-bench: both families at their real sizes with random weights on one H100/H200 (at most
+## 8 min; benchmarks/gpu_bench.py): train-step throughput, MFU, peak memory beside the memory
+## plan's estimate, constrained decoding answers/s; writes the gpu-bench block of BENCHMARKS.md.
+## Needs GPU_PYTHON with a CUDA JAX, a CUDA torch, transformers, peft, trl, flax, optax,
+## sentencepiece, protobuf and llguidance; the pinned ones missing there come from .whl/
+## (make gpu-wheels), installed into GPU_SITE first
+GPU_PYTHON ?= python3
+GPU_SITE ?= /tmp/medvlm-gpu-site
+GPU_WHEELS ?= transformers==5.24.0 tokenizers==0.23.3 peft==0.21.2 trl==1.16.0 \
+  llguidance==1.9.1 flax==0.12.8 optax==0.2.8
+.PHONY: gpu-bench gpu-wheels
+gpu-bench:
+	if [ -d .whl ]; then $(GPU_PYTHON) -m pip install -q --no-index --no-deps --no-compile \
+	  --no-cache-dir --upgrade --target $(GPU_SITE) .whl/*.whl; fi
+	PYTHONPATH=src:$(GPU_SITE)$${PYTHONPATH:+:$$PYTHONPATH} $(GPU_PYTHON) benchmarks/gpu_bench.py \
+	  --write BENCHMARKS.md --out benchmarks/out/gpu_bench.json
+
+## gpu-wheels: download GPU_WHEELS for CPython 3.12 on x86-64 Linux into .whl/ (for a GPU
+## machine without network: carry .whl/ there, then make gpu-bench)
+gpu-wheels:
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+	  --implementation cp --platform manylinux_2_31_x86_64 --platform manylinux_2_28_x86_64 \
+	  --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl $(GPU_WHEELS)

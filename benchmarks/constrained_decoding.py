@@ -79,65 +79,94 @@ def timed(run):
 def paligemma_rows(records, work: Path):
     import jax
 
-    from medvlm.constrain.grammar import language
-    from medvlm.constrain.jax_hook import ConstraintHook
-    from medvlm.constrain.vocab import sentencepiece_vocabulary
     from medvlm.models.paligemma.config import tiny
-    from medvlm.models.paligemma.decode import Decoder, decode_text
-    from medvlm.models.paligemma.inputs import prompt_text
+    from medvlm.models.paligemma.decode import Decoder
     from medvlm.models.paligemma.model import PaliGemma
     from medvlm.models.paligemma.params import init_params
-    from medvlm.models.paligemma.settings import DEFAULT_MAX_NEW_TOKENS
-    from medvlm.models.paligemma.tokenizer import EOS, build_demo_tokenizer
+    from medvlm.models.paligemma.tokenizer import build_demo_tokenizer
 
     tokenizer = build_demo_tokenizer(texts_of(records), work / "tokenizer.model", 800)
     config = tiny(tokenizer.vocab_size, image_size=224, width=64, depth=2, patch=32)
     decoder = Decoder(PaliGemma(config), jax.device_get(init_params(config, 0)))
-    vocab = sentencepiece_vocabulary(tokenizer)
-    rng = np.random.default_rng(0)
     rows = []
+    for task, decode in paligemma_decoders(records, decoder, tokenizer).items():
+        decode(False), decode(True)  # compile both ways
+        rows.append(measure(task, records[task], decode))
+    return rows
+
+
+def paligemma_decoders(records, decoder, tokenizer, length: int | None = None) -> dict:
+    """Per task type, ``decode(constrained) -> (answers, steps)`` of its batch of ``records``
+    through PaliGemma's greedy decoder (random images, the family's prompts and budgets).
+    ``length``: one decoding length for every task (one compiled program; the constraint still
+    ends each answer within its task's budget), else each task's budget."""
+    from medvlm.constrain.grammar import language
+    from medvlm.constrain.jax_hook import ConstraintHook
+    from medvlm.constrain.vocab import sentencepiece_vocabulary
+    from medvlm.models.paligemma.decode import decode_text
+    from medvlm.models.paligemma.inputs import prompt_text
+    from medvlm.models.paligemma.settings import DEFAULT_MAX_NEW_TOKENS
+    from medvlm.models.paligemma.tokenizer import EOS
+
+    vocab = sentencepiece_vocabulary(tokenizer)
+    size = decoder.model.config.img.image_size
+    rng = np.random.default_rng(0)
+    decoders = {}
     for task, batch in records.items():
         budget = DEFAULT_MAX_NEW_TOKENS[task]
-        images = rng.integers(0, 256, (len(batch), 224, 224, 3), dtype=np.uint8)
+        steps = length or budget
+        images = rng.integers(0, 256, (len(batch), size, size, 3), dtype=np.uint8)
         text = prompt_text(tokenizer, [task_spec(r.task).prompt(r.question) for r in batch], 128)
 
-        def decode(constrained, batch=batch, images=images, text=text, budget=budget):
+        def decode(constrained, batch=batch, images=images, text=text, budget=budget, n=steps):
             languages = [language(r.task, r.question) for r in batch]
             hook = ConstraintHook(languages, vocab, budget) if constrained else None
-            tokens = decoder.greedy(images, text.tokens, text.mask_input, budget, hook=hook)
-            ends = [row.tolist().index(EOS) + 1 if EOS in row else budget for row in tokens]
+            tokens = decoder.greedy(images, text.tokens, text.mask_input, n, hook=hook)
+            ends = [row.tolist().index(EOS) + 1 if EOS in row else n for row in tokens]
             return decode_text(tokenizer, tokens), max(ends)
 
-        decode(False), decode(True)  # compile both ways
-        rows.append(measure(task, batch, decode))
-    return rows
+        decoders[task] = decode
+    return decoders
 
 
 def medgemma_rows(records, device: str):
     import torch
-    from PIL import Image
 
-    from medvlm.constrain.torch_processor import ConstraintFactory
     from medvlm.models.medgemma.demo_model import (
         DemoSettings,
         build_model,
         build_processor,
         train_tokenizer,
     )
-    from medvlm.models.medgemma.generate import generate_ids
-    from medvlm.models.medgemma.settings import DEFAULT_MAX_NEW_TOKENS
 
     cfg = DemoSettings()
     tokenizer = train_tokenizer(texts_of(records), cfg.vocab_size)
     torch.manual_seed(0)
     model = build_model(tokenizer, cfg).eval().to("cuda" if device == "gpu" else "cpu")
     processor = build_processor(tokenizer, cfg)
+    rows = []
+    for task, decode in medgemma_decoders(records, model, processor, 64).items():
+        decode(False), decode(True)  # warm up both ways
+        rows.append(measure(task, records[task], decode))
+    return rows
+
+
+def medgemma_decoders(records, model, processor, image_px: int) -> dict:
+    """Per task type, ``decode(constrained) -> (answers, steps)`` of its batch of ``records``
+    through MedGemma's generation path (random ``image_px`` images, the family's budgets)."""
+    from PIL import Image
+
+    from medvlm.constrain.torch_processor import ConstraintFactory
+    from medvlm.models.medgemma.generate import generate_ids
+    from medvlm.models.medgemma.settings import DEFAULT_MAX_NEW_TOKENS
+
     factory = ConstraintFactory(DEFAULT_MAX_NEW_TOKENS)
     rng = np.random.default_rng(0)
-    rows = []
+    decoders = {}
     for task, batch in records.items():
         images = [
-            [Image.fromarray(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))] for _ in batch
+            [Image.fromarray(rng.integers(0, 256, (image_px, image_px, 3), dtype=np.uint8))]
+            for _ in batch
         ]
         budget = DEFAULT_MAX_NEW_TOKENS[task]
 
@@ -148,9 +177,8 @@ def medgemma_rows(records, device: str):
             texts = processor.batch_decode(ids, skip_special_tokens=True)
             return texts, ids.shape[1]
 
-        decode(False), decode(True)  # warm up both ways
-        rows.append(measure(task, batch, decode))
-    return rows
+        decoders[task] = decode
+    return decoders
 
 
 def measure(task, batch, decode):

@@ -123,13 +123,7 @@ def build_processor(tokenizer, cfg: DemoSettings):
 
 
 def build_model(tokenizer, cfg: DemoSettings):
-    import torch
-    from transformers import (
-        Gemma3Config,
-        Gemma3ForConditionalGeneration,
-        Gemma3TextConfig,
-        SiglipVisionConfig,
-    )
+    from transformers import Gemma3Config, Gemma3TextConfig, SiglipVisionConfig
 
     ids = tokenizer.convert_tokens_to_ids
     text = Gemma3TextConfig(
@@ -164,12 +158,24 @@ def build_model(tokenizer, cfg: DemoSettings):
         eoi_token_index=ids(IMAGE_TOKENS["eoi_token"]),
         image_token_index=ids(IMAGE_TOKENS["image_token"]),
     )
-    torch.manual_seed(cfg.seed)
+    return random_model(config, tokenizer, cfg.seed)
+
+
+def random_model(config, tokenizer, seed: int):
+    """A ``Gemma3ForConditionalGeneration`` of ``config`` with random weights (the projector
+    re-drawn) that ends its answers where ``tokenizer``'s Gemma 3 chat does."""
+    import torch
+    from transformers import Gemma3ForConditionalGeneration
+
+    torch.manual_seed(seed)
     model = Gemma3ForConditionalGeneration(config)
     projector = model.model.multi_modal_projector.mm_input_projection_weight
     with torch.no_grad():
         projector.normal_(0.0, PROJECTOR_STD)
-    model.generation_config.eos_token_id = text.eos_token_id
+    model.generation_config.eos_token_id = [
+        tokenizer.eos_token_id,
+        tokenizer.convert_tokens_to_ids("<end_of_turn>"),
+    ]
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model
 
