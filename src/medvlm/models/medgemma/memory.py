@@ -72,8 +72,9 @@ MEDGEMMA_4B = {
         "vision_use_head": False,
     },
 }
-KNOWN = {"medgemma-4b": MEDGEMMA_4B}
-_KNOWN_NAME = re.compile(r"medgemma-4b", re.IGNORECASE)
+# MedGemma 1.5 4B (google/medgemma-1.5-4b-it) has MedGemma 4B's architecture.
+KNOWN = {"medgemma-4b": MEDGEMMA_4B, "medgemma-1.5-4b": MEDGEMMA_4B}
+_KNOWN_NAME = re.compile(r"medgemma-(?:1\.5-)?4b", re.IGNORECASE)
 PRECISIONS = ("gpu", "cpu")
 
 
@@ -86,7 +87,8 @@ def architecture(run: MedGemmaRun) -> tuple[dict, str]:
         return json.loads(config_json.read_text("utf-8")), f"{config_json}"
     match = _KNOWN_NAME.search(str(path))
     if match:
-        return copy.deepcopy(KNOWN["medgemma-4b"]), "known medgemma-4b config (named in the path)"
+        name = match[0].lower()
+        return copy.deepcopy(KNOWN[name]), f"known {name} config (named in the path)"
     raise ValueError(
         f"{path}: no config.json there and no known model size in its name "
         f"(known: {', '.join(KNOWN)}); put the model's config.json in that folder"
