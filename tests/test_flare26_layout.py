@@ -57,72 +57,40 @@ def write_dataset(
     return path
 
 
+def entries(task: str, images: str, stem: str, question: str, answers, split: str) -> list[dict]:
+    """One entry per answer (None: unanswered), entry ``i`` on image ``<images>/<stem>_<i>.png``."""
+    return [
+        entry(task, f"{images}/{stem}_{i:05d}.png", question, answer, split)
+        for i, answer in enumerate(answers)
+    ]
+
+
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory) -> Path:
     """Five data sets over the four 2026 split folders, each with a few images."""
     root = tmp_path_factory.mktemp("flare26") / "FLARE-MLLM-2D"
     options = "Options: A: Normal B: Caries C: Impacted"
-    dental = [
-        entry("Classification", f"imagesTr/dental_{i:05d}.png", options, "ABC"[i % 3], "train")
-        for i in range(4)
-    ]
+    dental = entries("Classification", "imagesTr", "dental", options, "ABCA", "train")
     write_dataset(root, TRAINING, "Xray", "dental", "imagesTr", "train", dental)
-    cells = [
-        entry(
-            "cell_counting",
-            f"imagesTr/cell_{i:05d}.png",
-            "What is the cell count?",
-            str(10 * i),
-            "train",
-        )
-        for i in range(3)
-    ]
+    count = "What is the cell count?"
+    cells = entries("cell_counting", "imagesTr", "cell", count, ["0", "10", "20"], "train")
     write_dataset(root, TRAINING, "Microscopy", "neurips22cell", "imagesTr", "train", cells)
-    chestdr = [
-        entry(
-            "multi-label classification",
-            f"imagesVal/chestdr_{i:05d}.png",
-            "Which findings? Labels: effusion, nodule",
-            "effusion, nodule",
-            "val",
-        )
-        for i in range(2)
-    ]
-    chestdr.append(
-        entry(
-            "disease_diagnosis_classification",
-            "imagesVal/chestdr_00000.png",
-            options,
-            "A",
-            "validation",
-        )
-    )
+    findings = "Which findings? Labels: effusion, nodule"
+    chestdr = entries("multi-label classification", "imagesVal", "chestdr", findings,
+                      ["effusion, nodule", "nodule"], "val")  # fmt: skip
+    # a second question on an image, with the 2026 evaluator's name for the task type
+    chestdr.append(entry("disease_diagnosis_classification", "imagesVal/chestdr_00000.png",
+                         options, "A", "validation"))  # fmt: skip
     write_dataset(root, PUBLIC, "Xray", "chestdr", "imagesVal", "val", chestdr)
-    boxes = {"1": [[1, 1, 5, 5]], "2": [[6, 2, 9, 8]]}
-    chromosome = [
-        entry(
-            "instance_detection",
-            f"imagesVal/chromosome_{i:05d}.png",
-            "Locate every chromosome.",
-            None,
-            "val",
-        )
-        for i in range(2)
-    ]
+    locate = "Locate every chromosome."
+    chromosome = entries("instance_detection", "imagesVal", "chromosome", locate, [None] * 2, "val")
     path = write_dataset(root, HIDDEN, "Microscopy", "chromosome", "imagesVal", "val", chromosome)
+    boxes = {"1": [[1, 1, 5, 5]], "2": [[6, 2, 9, 8]]}
     answered = [{**fields, "Answer": boxes} for fields in chromosome]
     path.with_name("chromosome_questions_val_withGT.json").write_text(json.dumps(answered))
-    boneresorption = [
-        entry(
-            "regression",
-            f"imagesTs/bone_{i:05d}.png",
-            "Estimate the bone resorption (%).",
-            None,
-            "test",
-        )
-        for i in range(2)
-    ]
-    write_dataset(root, TESTING, "Xray", "boneresorption", "imagesTs", "test", boneresorption)
+    estimate = "Estimate the bone resorption (%)."
+    bone = entries("regression", "imagesTs", "bone", estimate, [None] * 2, "test")
+    write_dataset(root, TESTING, "Xray", "boneresorption", "imagesTs", "test", bone)
     return root
 
 
