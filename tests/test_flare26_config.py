@@ -10,7 +10,8 @@ import yaml
 
 from medvlm.config import load_config
 from medvlm.data.synthetic import SyntheticConfig, write_synthetic_tree
-from medvlm.runs import expand_runs
+from medvlm.memory_plan import family_module
+from medvlm.runs import expand_runs, family_run
 from tests.support.cli import run_medvlm
 from tests.support.snakemake_runner import REPO, planned_jobs, run_snakemake
 
@@ -82,6 +83,21 @@ def test_recipe_plans_against_a_stand_in_tree_laid_out_the_2026_way(tmp_path):
     assert plan["predict"] == 6 + 6 * 2  # test, then validation-hidden and testing for every run
     assert plan["score"] == 6 and plan["submission"] == 6 * 2
     assert plan["shards"] == 5  # train, val, test, validation-hidden, testing at 448 px
+
+
+def test_the_plan_knows_each_architecture_from_the_checkpoint_name():
+    """Before any weights are here, ``medvlm plan`` reads each architecture off the name in the
+    EDIT path: MedGemma 1.5 4B is a known model."""
+    config = load_config(CONFIG)
+    models = {
+        name: family_module(run["family"]).plan_input(family_run(run, "unused"), 256).model
+        for name, run in expand_runs(config["runs"], config["sweeps"]).items()
+        if not run.get("zero_shot")
+    }
+    assert len(models) == 4
+    for name, model in models.items():
+        known = "known medgemma-1.5-4b config" if name.startswith("medgemma15") else "448 px"
+        assert known in model and "(named in the path)" in model, (name, model)
 
 
 @pytest.mark.slow
