@@ -8,13 +8,26 @@ STAMP := $(VENV)/.installed
 
 CHROMIUM ?= chromium
 
-.PHONY: demo test lint dag report-screenshot readme demo-check learn
+# Pinned CPU numerics for everything below (the demo, the tests, make learn): every library's
+# instruction set capped at AVX2, so any x86-64 CPU computes with the same kernels
+# (src/medvlm/numerics.py says why; it prints NAME=VALUE lines with the standard library alone).
+$(foreach setting,$(shell $(PYTHON) src/medvlm/numerics.py),$(eval export $(setting)))
 
-$(STAMP): pyproject.toml
+.PHONY: demo test lint dag report-screenshot readme demo-check learn lock
+
+$(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	$(VENV)/bin/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+## lock: write every installed package's version into constraints.txt (the lock that `make`
+## installs with: the numerics of the demo depend on more than the direct pins); torch without
+## its local build label, so that a GPU node's pip takes its CUDA build of the same release
+lock: $(STAMP)
+	{ echo "# The lock: every package of the environment at one version (made by make lock)."; \
+	  $(VENV)/bin/pip freeze --exclude-editable | sed -e 's/+cpu$$//' | grep -v '^medvlm'; \
+	} > constraints.txt
 
 ## demo: the whole workflow on the embedded synthetic demo (config/config.yaml), then the
 ## HTML report (results/report.html)
@@ -22,15 +35,20 @@ demo: $(STAMP)
 	$(VENV)/bin/snakemake --cores $(CORES)
 	$(VENV)/bin/snakemake --report results/report.html
 
-## readme: put the demo's test summary (results/tables/test/summary.md) into README.md
+## readme: put the demo's test summary (results/tables/test/summary.md) into README.md, with
+## the CPU, pin and library versions it was made with
 readme: $(STAMP)
 	$(VENV)/bin/python -m medvlm.generated --block demo-summary \
 	  --source results/tables/test/summary.md --into README.md
+	$(VENV)/bin/python src/medvlm/numerics.py --provenance > results/tables/test/provenance.md
+	$(VENV)/bin/python -m medvlm.generated --block demo-provenance \
+	  --source results/tables/test/provenance.md --into README.md
 
-## demo-check: the demo, then fail unless README's table is exactly its summary (CI)
+## demo-check: the demo, then fail unless README's table is exactly its summary (on the CPU that
+## made it; elsewhere unless every fine-tuned run beats its untrained self) (CI)
 demo-check: demo
-	$(VENV)/bin/python -m medvlm.generated --check --block demo-summary \
-	  --source results/tables/test/summary.md --into README.md
+	$(VENV)/bin/python -m medvlm.demo_check --readme README.md --tables results/tables/test \
+	  --config config/config.yaml
 
 ## learn: the learnability benchmark (config/learnability.yaml) from scratch: larger tiny models
 ## of both families on a bigger synthetic tree, trained vs untrained for every task type; writes

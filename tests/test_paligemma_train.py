@@ -101,7 +101,8 @@ assert losses[2][1] > 0 and losses[1][1] == 0
 
 
 def test_two_host_devices_give_the_one_device_loss():
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
+    flags = f"{os.environ.get('XLA_FLAGS', '')} --xla_force_host_platform_device_count=2"
+    env = {**os.environ, "XLA_FLAGS": flags.strip()}
     done = subprocess.run(
         [sys.executable, "-c", TWO_DEVICES], env=env, capture_output=True, text=True, timeout=300
     )
