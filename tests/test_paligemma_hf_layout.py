@@ -489,3 +489,71 @@ def test_a_run_from_the_transformers_copy_trains_the_same_weights(tmp_path):
         family.predict(run, folder, val, tmp_path / f"{name}.jsonl")
         answers.append([row["answer"] for row in read_jsonl(tmp_path / f"{name}.jsonl")])
     assert answers[0] == answers[1] and len(answers[0]) == 4
+
+
+# --- configs -------------------------------------------------------------------------------
+
+# config.json as the hub's PaliGemma 2 folders have it: most text keys left to Gemma 2's defaults.
+SPARSE = {
+    "architectures": ["PaliGemmaForConditionalGeneration"],
+    "model_type": "paligemma",
+    "image_token_index": 257152,
+    "hidden_size": 2048,
+    "projection_dim": 2304,
+    "text_config": {
+        "model_type": "gemma2",
+        "hidden_activation": "gelu_pytorch_tanh",
+        "hidden_size": 2304,
+        "intermediate_size": 9216,
+        "num_attention_heads": 8,
+        "num_hidden_layers": 26,
+        "num_key_value_heads": 4,
+        "vocab_size": 257216,
+    },
+    "vision_config": {
+        "model_type": "siglip_vision_model",
+        "hidden_size": 1152,
+        "image_size": 224,
+        "intermediate_size": 4304,
+        "num_attention_heads": 16,
+        "num_hidden_layers": 27,
+        "patch_size": 14,
+        "projection_dim": 2304,
+        "vision_use_head": False,
+    },
+}
+
+
+def test_a_sparse_hub_config_reads_as_transformers_reads_it(tmp_path):
+    from medvlm.models.paligemma.config import variant
+
+    ours = hf_layout.config_from_hf(SPARSE, tmp_path / "config.json")
+    assert ours == variant("paligemma2-3b-224").replace(final_softcap=30.0)
+    theirs = PaliGemmaConfig.from_dict(copy.deepcopy(SPARSE)).text_config
+    assert theirs.final_logit_softcapping == ours.llm.final_softcap
+    assert theirs.attn_logit_softcapping == ours.llm.attn_softcap
+    assert theirs.query_pre_attn_scalar == ours.llm.head_dim
+    assert theirs.head_dim == ours.llm.head_dim
+
+
+@pytest.mark.parametrize("name", ["paligemma2-3b-448", "paligemma2-28b-224", "paligemma-3b-896"])
+def test_configs_round_trip_through_config_json(name):
+    from medvlm.models.paligemma.config import variant
+
+    config = variant(name)
+    written = hf_layout.config_to_hf(config, "bfloat16")
+    assert hf_layout.config_from_hf(written, Path("config.json")) == config
+    theirs = PaliGemmaConfig.from_dict(written)  # transformers takes it as it is
+    assert theirs.text_config.vocab_size == 257_216 and theirs.image_token_index == 257_152
+    assert theirs.text_config.num_image_tokens == config.img.num_tokens
+
+
+def test_settings_the_model_cannot_follow_are_refused_naming_the_key(tmp_path):
+    bad = copy.deepcopy(SPARSE)
+    bad["text_config"]["query_pre_attn_scalar"] = 100
+    with pytest.raises(CheckpointMismatch, match=r"text_config\.query_pre_attn_scalar is 100"):
+        hf_layout.config_from_hf(bad, tmp_path / "config.json")
+    bad = copy.deepcopy(SPARSE)
+    bad["vision_config"]["hidden_act"] = "relu"
+    with pytest.raises(CheckpointMismatch, match=r"config\.json: vision_config\.hidden_act"):
+        hf_layout.config_from_hf(bad, tmp_path / "config.json")

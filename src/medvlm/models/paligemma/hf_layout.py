@@ -269,13 +269,14 @@ _ROPE_THETA = 10_000.0
 _EPS = 1e-6
 
 
-def _sub_config(data: dict, key: str, absent: dict, defaults: dict, path: Path) -> dict:
+def _sub_config(data: dict, key: str, absent: dict, path: Path) -> dict:
+    """``data[key]`` (``absent`` when it is missing), checked to be an object."""
     sub = data.get(key)
     if sub is None:
         sub = absent
     if not isinstance(sub, dict):
         raise CheckpointMismatch(f"{path}: {key} is not an object")
-    return {**defaults, **sub}
+    return sub
 
 
 def _need(ok: bool, path: Path, key: str, value, why: str) -> None:
@@ -297,7 +298,8 @@ def config_from_hf(data: dict, path: Path) -> PaliGemmaConfig:
         data.get("model_type"),
         "a PaliGemma folder says 'paligemma'",
     )
-    kind = (data.get("text_config") or _ABSENT_TEXT).get("model_type", "gemma")
+    text = _sub_config(data, "text_config", _ABSENT_TEXT, path)
+    kind = text.get("model_type", "gemma")
     _need(
         kind in _TEXT_DEFAULTS,
         path,
@@ -305,8 +307,8 @@ def config_from_hf(data: dict, path: Path) -> PaliGemmaConfig:
         kind,
         f"supported: {', '.join(_TEXT_DEFAULTS)}",
     )
-    text = _sub_config(data, "text_config", _ABSENT_TEXT, _TEXT_DEFAULTS[kind], path)
-    vision = _sub_config(data, "vision_config", _ABSENT_VISION, _VISION_DEFAULTS, path)
+    text = {**_TEXT_DEFAULTS[kind], **text}
+    vision = {**_VISION_DEFAULTS, **_sub_config(data, "vision_config", _ABSENT_VISION, path)}
     activation = text.get("hidden_activation") or text.get("hidden_act")
     _need(
         activation in _TANH_GELU,
@@ -620,7 +622,7 @@ def read_hf(folder: str | os.PathLike) -> tuple[dict[str, np.ndarray], PaliGemma
                 )
             value = tensors.read(name)
             if link.ours == EMBEDDING:  # drop the <image> row and the padding
-                flat[link.ours] = value[: shape[0]]
+                flat[link.ours] = np.array(value[: shape[0]])
                 used.add(name)
                 continue
             if array is None:
