@@ -7,8 +7,8 @@ the config-wide check), through the family's own settings classes
 ``decode:`` keys), its checkpoint: a local path must exist and its files serve the run (the
 family's ``check_checkpoint``), a run on the demo model must fit
 ``demo_models.<family>`` (checked by the family's demo settings too), and the groups its
-``train.mixture`` weights against the data the config can hold. An error names the config
-key the bad value comes from (``runs.pg.train.learning_rat``,
+``train.mixture`` weights and its ``train.experts`` name against the data the config can
+hold. An error names the config key the bad value comes from (``runs.pg.train.learning_rat``,
 ``sweeps.study.points[2].image_size``), the problem and what is allowed. Nothing here imports
 JAX or torch.
 """
@@ -22,6 +22,7 @@ from medvlm.data.mixture import check_planned_weights
 from medvlm.metrics.crimson import CrimsonJudge
 from medvlm.metrics.green import GreenJudge
 from medvlm.models.base import run_settings
+from medvlm.models.experts import check_planned_experts
 from medvlm.runs import DEMO_CHECKPOINT, expand_runs_with_origins, family_run
 from medvlm.settings import SettingError, from_mapping
 
@@ -38,6 +39,7 @@ def _check_run(run: dict, schema: dict, demos: dict, data: dict) -> None:
     settings = run_settings(family).from_run(family_run(run, _DEMO_DIR), where="")
     if settings.train.mixture is not None:
         check_planned_weights(settings.train.mixture, data)
+    check_planned_experts(settings.train, data)
     checkpoint = run["checkpoint"]
     if checkpoint == DEMO_CHECKPOINT:
         settings.check_demo(demos[family])

@@ -33,6 +33,7 @@ from medvlm.tasks.frame import FRAMES, NORMALIZED
 SHORT_ANSWER_TOKENS = {CLASSIFICATION: 24, MULTI_LABEL: 64, COUNTING: 12, REGRESSION: 16}
 SELECT = ("score", "loss", "final")  # train.select: see medvlm.models.keep
 REPORT_TO = ("tensorboard",)  # train.report_to: see medvlm.models.curves
+EXPERTS_BY_TASK = "task_type"  # train.experts: one adapter per task type (medvlm.models.experts)
 
 
 class SettingError(ValueError):
@@ -277,6 +278,13 @@ class SharedTrainSettings(Settings):
     max_loss_spikes: the run stops at the loss spike that makes more than this many (10;
         null = spikes never stop it); a non-finite loss or gradient norm stops it at once
         (:mod:`medvlm.models.divergence`).
+    experts: per-task LoRA experts (:mod:`medvlm.models.experts`): ``"task_type"`` (one
+        adapter per task type of the training split) or a list of task-type groups, one adapter
+        each; every training batch holds questions of one group and updates that group's
+        adapter (and the shared one); a question is answered with its group's. Null (the
+        default): one adapter for everything.
+    shared_lora: with ``experts``, one more adapter that every batch trains and every question
+        uses, beside its group's (false).
     """
 
     # no default here: each family gives its own
@@ -302,10 +310,13 @@ class SharedTrainSettings(Settings):
     mixture: MixtureSettings | None = None
     report_to: tuple[str, ...] = REPORT_TO
     max_loss_spikes: int | None = 10
+    experts: str | tuple[tuple[str, ...], ...] | None = None
+    shared_lora: bool = False
 
     def validate(self) -> None:
         super().validate()
         check(self.steps is None or self.steps >= 1, "steps", "must be at least 1")
+        self._check_experts()
         for i, target in enumerate(self.report_to):
             check_choice(target, REPORT_TO, f"report_to[{i}]")
         check(
@@ -327,6 +338,42 @@ class SharedTrainSettings(Settings):
             self.val_examples is None or self.val_examples >= 1,
             "val_examples",
             "must be at least 1 (or null for all)",
+        )
+
+    def _check_experts(self) -> None:
+        check(
+            self.experts is not None or not self.shared_lora,
+            "shared_lora",
+            "a shared adapter is beside per-task experts: set train.experts too",
+        )
+        if self.experts is None:
+            return
+        if isinstance(self.experts, str):
+            check(
+                self.experts == EXPERTS_BY_TASK,
+                "experts",
+                f"{self.experts!r} is not {EXPERTS_BY_TASK!r} or a list of task-type groups",
+            )
+        else:
+            check(bool(self.experts), "experts", "give at least one group of task types")
+            seen: set[str] = set()
+            for i, group in enumerate(self.experts):
+                check(bool(group), f"experts[{i}]", "an empty group")
+                for j, task in enumerate(group):
+                    check_choice(task, TASK_TYPES, f"experts[{i}][{j}]")
+                    check(task not in seen, f"experts[{i}][{j}]", f"{task!r} is in two groups")
+                    seen.add(task)
+        check(
+            self.lora_rank > 0,
+            "experts",
+            "per-task experts are LoRA adapters: set train.lora_rank above 0 (full fine-tuning "
+            "has no experts)",
+        )
+        check(
+            self.mixture is None,
+            "experts",
+            "train.experts and train.mixture do not combine yet (expert batches hold one group "
+            "each; the mixture draws example by example): drop one of them",
         )
 
 

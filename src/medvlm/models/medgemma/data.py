@@ -10,7 +10,7 @@ large split costs no memory up front.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -80,12 +80,27 @@ class ExampleSource:
         }
 
 
-def sft_dataset(data: SplitData, frame: str, uids: Sequence[str] | None = None):
+def sft_dataset(
+    data: SplitData,
+    frame: str,
+    uids: Sequence[str] | None = None,
+    expert: tuple[str, Callable[[Record], str]] | None = None,
+):
     """A ``datasets.Dataset`` of the split's uids (or of ``uids``, e.g. a fixed validation
-    sample) whose rows are built lazily into examples with boxes in ``frame``."""
+    sample) whose rows are built lazily into examples with boxes in ``frame``; ``expert``
+    (``(column, group of a record)``, an expert run's) adds each example's group."""
     from datasets import Dataset
 
     source = ExampleSource(data, frame)
     dataset = Dataset.from_dict({"uid": list(source.uids if uids is None else uids)})
-    dataset.set_transform(lambda columns: source.examples(columns["uid"]))
+    if expert is None:
+        dataset.set_transform(lambda columns: source.examples(columns["uid"]))
+        return dataset
+    column, group_of = expert
+
+    def examples(columns):
+        groups = [group_of(source.records[uid]) for uid in columns["uid"]]
+        return {**source.examples(columns["uid"]), column: groups}
+
+    dataset.set_transform(examples)
     return dataset

@@ -14,8 +14,10 @@ from tqdm import tqdm
 
 from medvlm.metrics.selection import Selection
 from medvlm.models.base import SplitData
+from medvlm.models.experts import Experts
 from medvlm.models.keep import score_answers
 from medvlm.models.medgemma.data import batch_images
+from medvlm.models.medgemma.experts import activate, load_experts
 from medvlm.models.medgemma.generate import LogitsProcessorFactory, generate_batch
 from medvlm.models.medgemma.model import (
     check_checkpoint,
@@ -33,9 +35,14 @@ log = logging.getLogger(__name__)
 
 def load_for_inference(cfg: MedGemmaRun, model_dir: Path):
     """The base checkpoint with the run's adapter (``model_dir/<weights>``) on top, merged if
-    asked; a ``model_dir`` that is itself a full model directory is used as it is."""
+    asked; an expert run's adapters, every one loaded (never merged: each question takes its
+    group's); a ``model_dir`` that is itself a full model directory is used as it is."""
     adapter = Path(model_dir) / cfg.decode.weights
-    if (adapter / "adapter_config.json").is_file():
+    experts = Experts.read(model_dir)
+    if experts is not None:
+        base = load_model(cfg.checkpoint, cfg.decode.attn_implementation)
+        model = load_experts(base, adapter, experts)
+    elif (adapter / "adapter_config.json").is_file():
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(
@@ -82,12 +89,16 @@ def answer_records(
     records: Sequence[Record],
     factory: LogitsProcessorFactory | None,
     progress: bool = False,
+    experts: Experts | None = None,
 ) -> dict[str, str]:
-    """Raw generated text per uid for ``records`` (images read through ``loader``)."""
+    """Raw generated text per uid for ``records`` (images read through ``loader``); with
+    ``experts`` each batch (of one task type) runs with its group's adapters."""
     answers = {}
     batches = task_batches(records, cfg.decode.batch_size)
     for positions in tqdm(batches, desc="predict", disable=not progress):
         batch = [records[p] for p in positions]
+        if experts is not None:
+            activate(model, experts.adapters(experts.group_of(batch[0].task)))
         images = batch_images(loader.read_images([r.uid for r in batch]))
         texts = generate_batch(
             model,
@@ -111,19 +122,34 @@ def pixel_answers(records: Sequence[Record], raw: dict[str, str], frame: str) ->
 
 
 class ValidationScorer:
-    """Answers a fixed validation sample with the model being trained and scores the answers
+    """Answers a fixed validation sample with the model being trained (with ``experts``,
+    each question with its group's adapters) and scores the answers
     (:mod:`medvlm.models.keep`); the model goes back to training mode afterwards."""
 
-    def __init__(self, cfg: MedGemmaRun, processor, loader, records: Sequence[Record]):
+    def __init__(
+        self,
+        cfg: MedGemmaRun,
+        processor,
+        loader,
+        records: Sequence[Record],
+        experts: Experts | None = None,
+    ):
         self.cfg, self.processor, self.loader, self.records = cfg, processor, loader, records
         self.factory = constraint_factory(cfg)
+        self.experts = experts
 
     def __call__(self, model) -> Selection:
         training = model.training
         model.eval()
         try:
             raw = answer_records(
-                model, self.processor, self.cfg, self.loader, self.records, self.factory
+                model,
+                self.processor,
+                self.cfg,
+                self.loader,
+                self.records,
+                self.factory,
+                experts=self.experts,
             )
         finally:
             model.train(training)
@@ -148,7 +174,10 @@ def predict(
     factory = logits_processor_factory or constraint_factory(cfg)
     model, processor = load_for_inference(cfg, model_dir)
     loader = data.loader(1, shuffle=False, dtype="uint8")
-    raw = answer_records(model, processor, cfg, loader, loader.records, factory, progress=True)
+    experts = Experts.read(model_dir)
+    raw = answer_records(
+        model, processor, cfg, loader, loader.records, factory, progress=True, experts=experts
+    )
     records = data.records()
     answers = pixel_answers(records, raw, cfg.train.box_frame)
     return write_predictions(records, answers, out_path, raw=raw)

@@ -42,6 +42,13 @@ from medvlm.models.medgemma.checkpoints import (
 )
 from medvlm.models.medgemma.curves import TensorBoardCurves
 from medvlm.models.medgemma.data import sft_dataset
+from medvlm.models.medgemma.experts import (
+    EXPERT_KEY,
+    TrainingExperts,
+    routed_trainer,
+    run_experts,
+    with_adapters,
+)
 from medvlm.models.medgemma.mixture import TrainingMixture
 from medvlm.models.medgemma.model import has_gpu, load_model, load_processor
 from medvlm.models.medgemma.predict import ValidationScorer
@@ -167,7 +174,12 @@ def build_trainer(
 
     out_dir, resume_dir = Path(out_dir), Path(resume_dir)
     mixture = TrainingMixture.for_run(cfg, train_data, out_dir)  # None: the trainer's own order
-    args = sft_config(cfg, resume_dir, mixture and mixture.updates)
+    experts = run_experts(cfg, train_data, out_dir.name)  # None: one adapter
+    groups = None  # an expert run's one-group batches
+    if experts is not None:
+        groups = TrainingExperts(cfg, experts, train_data.loader(1, shuffle=False).records)
+    updates = mixture.updates if mixture else groups.updates if groups else None
+    args = sft_config(cfg, resume_dir, updates)
     examples_per_update = cfg.train.batch_size * cfg.train.grad_accum * args.world_size
     frame = cfg.train.box_frame
     processor = load_processor(cfg.checkpoint)
@@ -175,18 +187,25 @@ def build_trainer(
     sample = validation_sample(val_loader.records, cfg.train.val_examples, cfg.seed)
     scorer = None
     if cfg.train.select == "score":
-        scorer = ValidationScorer(cfg, processor, val_loader, sample)
+        scorer = ValidationScorer(cfg, processor, val_loader, sample, experts)
     divergence = DivergenceStop(cfg.train.max_loss_spikes)
     curves = []
     if curves_dir is not None and TENSORBOARD in cfg.train.report_to:
         curves.append(TensorBoardCurves(curves_dir))  # last: the logs hold every value by then
-    trainer = GuardedSFTTrainer(
-        model=load_model(cfg.checkpoint, cfg.train.attn_implementation),
+    peft_config, trainer_class, expert = lora_config(cfg.train), GuardedSFTTrainer, None
+    model = load_model(cfg.checkpoint, cfg.train.attn_implementation)
+    if experts is not None:  # every adapter built here, one group's eval question at a time
+        model, peft_config = with_adapters(model, peft_config, experts, cfg.seed), None
+        trainer_class = routed_trainer(GuardedSFTTrainer)
+        expert = (EXPERT_KEY, lambda record: experts.group_of(record.task))
+        args.per_device_eval_batch_size = 1
+    trainer = trainer_class(
+        model=model,
         args=args,
-        train_dataset=sft_dataset(train_data, frame),
-        eval_dataset=sft_dataset(val_data, frame, [r.uid for r in sample]),
+        train_dataset=sft_dataset(train_data, frame, expert=expert),
+        eval_dataset=sft_dataset(val_data, frame, [r.uid for r in sample], expert),
         processing_class=processor,
-        peft_config=lora_config(cfg.train),
+        peft_config=peft_config,
         callbacks=[  # KeepBest first: TrainLog's throughput leaves out its answering time
             KeepBest(resume_dir / BEST, cfg.train.select, scorer),
             TrainLog(out_dir / TRAIN_LOG, examples_per_update),
@@ -198,6 +217,8 @@ def build_trainer(
     )
     if mixture is not None:
         mixture.install(trainer, out_dir)
+    if groups is not None:
+        groups.install(trainer)
     return trainer
 
 
@@ -243,5 +264,7 @@ def train(
             trainer.model.save_pretrained(tmp)
         kept = out_dir / FINAL if cfg.train.select == "final" else resume_dir / BEST
         copy_dir(kept, out_dir / BEST)
+        if getattr(trainer, "experts", None) is not None:
+            trainer.experts.write(out_dir)
         write_history(out_dir / TRAIN_LOG, trainer.state.log_history)
         release_resume_dir(resume_dir)

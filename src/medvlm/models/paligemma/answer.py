@@ -5,11 +5,12 @@ it; training answers its validation sample with it to pick the weights it keeps.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tqdm import tqdm
 
 from medvlm.metrics.selection import Selection
+from medvlm.models.experts import Experts
 from medvlm.models.keep import score_answers
 from medvlm.models.paligemma.decode import Decoder, decode_text
 from medvlm.models.paligemma.examples import prompt_of
@@ -19,6 +20,24 @@ from medvlm.models.paligemma.settings import PaliGemmaRun, TrainSettings
 from medvlm.models.paligemma.tokenizer import Tokenizer
 from medvlm.records import Record
 from medvlm.tasks.framing import answers_in_pixels
+
+
+class RoutedWeights:
+    """The weights an expert run answers each question with: its group's (the common adapters
+    and the group's merged in), made by ``weights_of(group)`` when a batch of the group needs
+    them; one group's are kept at a time."""
+
+    def __init__(self, experts: Experts, weights_of: Callable[[str], dict]):
+        self.experts, self.weights_of = experts, weights_of
+        self._group: str | None = None
+        self._params = None
+
+    def for_task(self, task: str) -> dict:
+        group = self.experts.group_of(task)
+        if group != self._group:
+            self._params = None  # let the last group's go before making the next
+            self._group, self._params = group, self.weights_of(group)
+        return self._params
 
 
 def output_languages(records: Sequence[Record], tokenizer: Tokenizer, ts: TrainSettings) -> list:
@@ -52,9 +71,11 @@ def answer_records(
     records: Sequence[Record],
     vocab=None,
     progress: bool = False,
+    routed: RoutedWeights | None = None,
 ) -> dict[str, str]:
     """Raw model output per uid for ``records`` (images read through ``loader``), decoded in
-    batches of one task type each; constrained when a ``vocab`` is given."""
+    batches of one task type each; constrained when a ``vocab`` is given; each batch with its
+    group's weights when ``routed`` (an expert run)."""
     ds, ts = settings.decode, settings.train
     by_task = defaultdict(list)
     for record in records:
@@ -66,6 +87,8 @@ def answer_records(
     ]
     raw = {}
     for task, chunk in tqdm(batches, desc="predict", unit="batch", disable=not progress):
+        if routed is not None:
+            decoder.params = routed.for_task(task)
         padded = chunk + [chunk[0]] * (ds.batch_size - len(chunk))
         prompts = [prompt_of(r, ts.prompt_template, ts.box_frame) for r in padded]
         text = prompt_text(tokenizer, prompts, ds.prompt_len)
@@ -100,7 +123,8 @@ def pixel_answers(
 
 
 class ValidationScorer:
-    """Answers a fixed validation sample with given weights and scores the answers."""
+    """Answers a fixed validation sample with given weights (a parameter tree, or an expert
+    run's :class:`RoutedWeights`) and scores the answers."""
 
     def __init__(self, decoder: Decoder, tokenizer: Tokenizer, settings: PaliGemmaRun, loader):
         self.decoder, self.tokenizer, self.loader = decoder, tokenizer, loader
@@ -108,8 +132,16 @@ class ValidationScorer:
         self.vocab = constraint_vocabulary(tokenizer, settings)
 
     def __call__(self, params, records: Sequence[Record]) -> Selection:
-        self.decoder.params = params
+        routed = params if isinstance(params, RoutedWeights) else None
+        if routed is None:
+            self.decoder.params = params
         raw = answer_records(
-            self.decoder, self.tokenizer, self.settings, self.loader, records, self.vocab
+            self.decoder,
+            self.tokenizer,
+            self.settings,
+            self.loader,
+            records,
+            self.vocab,
+            routed=routed,
         )
         return score_answers(records, pixel_answers(records, raw, self.settings.train))

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from medvlm.data.mixture import MixtureOrder, mixture_order
+from medvlm.models.experts import Experts, GroupBatches
 from medvlm.models.paligemma.inputs import batch_images, training_text
 from medvlm.models.paligemma.locations import LOC_TASKS, location_target
 from medvlm.models.paligemma.settings import TrainSettings
@@ -115,13 +116,21 @@ class BatchOrder:
 
     Without a mixture, the loader's seeded per-epoch permutation cut into whole batches (an
     epoch's last partial batch left out); with one (``mixture``), the draws ``step * rows`` to
-    ``(step + 1) * rows`` of its order. Both are functions of the seed and the step, so a resumed
-    run draws what the killed one would have; every process computes the same global batch and
-    builds its own rows of it (:class:`.distributed.ProcessRows`).
+    ``(step + 1) * rows`` of its order; with experts (``groups``), batches of one group each
+    (:class:`medvlm.models.experts.GroupBatches`), whose group :meth:`group` names. All are
+    functions of the seed and the step, so a resumed run draws what the killed one would have;
+    every process computes the same global batch and builds its own rows of it
+    (:class:`.distributed.ProcessRows`).
     """
 
-    def __init__(self, loader, rows: int, mixture: MixtureOrder | None = None):
-        self.loader, self.rows, self.mixture = loader, rows, mixture
+    def __init__(
+        self,
+        loader,
+        rows: int,
+        mixture: MixtureOrder | None = None,
+        groups: GroupBatches | None = None,
+    ):
+        self.loader, self.rows, self.mixture, self.groups = loader, rows, mixture, groups
         self.per_epoch = len(loader.records) // rows
         if self.per_epoch < 1:
             raise ValueError(
@@ -129,16 +138,27 @@ class BatchOrder:
             )
 
     @classmethod
-    def for_training(cls, loader, settings: TrainSettings, run: str) -> BatchOrder:
-        """The order under a run's ``train.mixture`` (errors name ``runs.<run>.train.mixture``)."""
-        mixture = None
+    def for_training(
+        cls, loader, settings: TrainSettings, run: str, experts: Experts | None = None
+    ) -> BatchOrder:
+        """The order under a run's ``train.mixture`` (errors name ``runs.<run>.train.mixture``)
+        or its ``experts``."""
+        mixture = groups = None
         if settings.mixture is not None:
             where = f"runs.{run}.train.mixture"
             mixture = mixture_order(loader.records, settings.mixture, loader.seed, where)
-        return cls(loader, settings.batch_size, mixture)
+        if experts is not None:
+            groups = GroupBatches(loader.records, experts, settings.batch_size, loader.seed)
+        return cls(loader, settings.batch_size, mixture, groups)
+
+    def group(self, step: int) -> str | None:
+        """The expert group of step ``step``'s batch; None without experts."""
+        return None if self.groups is None else self.groups.batch(step)[0]
 
     def uids(self, step: int) -> list[str]:
-        if self.mixture is not None:
+        if self.groups is not None:
+            positions = self.groups.batch(step)[1]
+        elif self.mixture is not None:
             positions = self.mixture.positions(step * self.rows, (step + 1) * self.rows)
         else:
             epoch, index = divmod(step, self.per_epoch)

@@ -17,9 +17,11 @@ from medvlm.models.base import (
     release_resume_dir,
     training_fingerprint,
 )
+from medvlm.models.experts import Experts, split_experts
 from medvlm.models.keep import validation_sample
 from medvlm.models.launch import in_worker
 from medvlm.models.paligemma.answer import (
+    RoutedWeights,
     ValidationScorer,
     answer_records,
     constraint_vocabulary,
@@ -82,6 +84,30 @@ def _check_image_size(config: PaliGemmaConfig, image_size: int, where: Path) -> 
             f"run.image_size is {image_size} but the checkpoint {where} is for "
             f"{config.img.image_size} px images"
         )
+
+
+def expert_weights(
+    settings: PaliGemmaRun, model_dir: Path, npz: Path, params: dict
+) -> RoutedWeights | None:
+    """An expert run's weights per group (``params``, the run's weights with the common
+    adapters merged, plus each group's factors from beside ``npz``); None for any other model."""
+    experts = Experts.read(model_dir)
+    if experts is None:
+        return None
+    from medvlm.models.paligemma.lora import adapter_factors, merge
+    from medvlm.models.paligemma.train import group_factors_path
+
+    factors = read_npz(group_factors_path(npz))
+    flat = flatten(params)
+    ts = settings.train
+
+    def weights_of(group: str) -> dict:
+        own = adapter_factors(factors, group)
+        if not own:
+            raise ValueError(f"{group_factors_path(npz)}: no factors of expert group {group!r}")
+        return unflatten(merge(flat, own, ts.lora_alpha, ts.lora_rank))
+
+    return RoutedWeights(experts, weights_of)
 
 
 class PaliGemmaFamily:
@@ -149,10 +175,11 @@ class PaliGemmaFamily:
             config = config.replace(vocab_size=tokenizer.vocab_size)
         params = load_params(npz, config, settings.seed)
         model = PaliGemma(config, remat=ts.activation_checkpointing)
-        trainer = Trainer(model, params, ts, seed=settings.seed)
-        rows = batch_sharding(trainer.mesh)
         loader_options = dict(seed=settings.seed, shuffle=True, drop_last=True)
         train_loader = train.loader(ts.batch_size, **loader_options)
+        experts = split_experts(ts, train_loader.records, out_dir.name)
+        trainer = Trainer(model, params, ts, seed=settings.seed, experts=experts)
+        rows = batch_sharding(trainer.mesh)
         batcher = ProcessRows(Batcher.for_training(tokenizer, train_loader, ts), rows)
         val_batcher, sample, scorer = None, [], None
         try:
@@ -194,10 +221,18 @@ class PaliGemmaFamily:
         _check_image_size(config, settings.image_size, npz)
         tokenizer = load_tokenizer(tokenizer_path)
         decoder = Decoder(PaliGemma(config), load_params(npz, config))
+        routed = expert_weights(settings, model_dir, npz, decoder.params)
         loader = data.loader(settings.decode.batch_size, shuffle=False)
         vocab = constraint_vocabulary(tokenizer, settings)
         raw = answer_records(
-            decoder, tokenizer, settings, loader, loader.records, vocab, progress=True
+            decoder,
+            tokenizer,
+            settings,
+            loader,
+            loader.records,
+            vocab,
+            progress=True,
+            routed=routed,
         )
         records = data.records()
         answers = pixel_answers(records, raw, settings.train)

@@ -46,7 +46,7 @@ def targeted(flat_params: dict, targets: str) -> list[str]:
     return names
 
 
-def init_lora(flat_params: dict, targets: str, rank: int, seed: int) -> dict:
+def init_lora(flat_params: dict, targets: str, rank: int, seed: int | list[int]) -> dict:
     """Factors for every leaf matched by ``targets``: A ~ N(0, 1/in), B = 0, so the merged
     weights start equal to the base weights."""
     rng = np.random.default_rng(seed)
@@ -79,3 +79,27 @@ def merge(flat_params: dict, factors: dict, alpha: float, rank: int) -> dict:
         dtype = jnp.result_type(base.dtype, delta.dtype)
         merged[name] = base.astype(dtype) + (alpha / rank) * delta.astype(dtype)
     return merged
+
+
+def init_adapters(flat_params: dict, targets: str, rank: int, seed: int, adapters) -> dict:
+    """Factors of several named adapters (``train.experts``): adapter ``i``'s
+    :func:`init_lora` factors, drawn from ``(seed, i)``, under ``<adapter>/<name>/lora_a|b``."""
+    return {
+        f"{adapter}/{key}": value
+        for i, adapter in enumerate(adapters)
+        for key, value in init_lora(flat_params, targets, rank, [seed, i]).items()
+    }
+
+
+def adapter_factors(factors: dict, adapter: str) -> dict:
+    """The factors of one named adapter in ``factors`` (see :func:`init_adapters`), under the
+    plain names :func:`merge` takes."""
+    prefix = f"{adapter}/"
+    return {key[len(prefix) :]: value for key, value in factors.items() if key.startswith(prefix)}
+
+
+def merge_adapters(flat_params: dict, factors: dict, adapters, alpha: float, rank: int) -> dict:
+    """``flat_params`` with each of ``adapters``' factors merged in, in that order."""
+    for adapter in adapters:
+        flat_params = merge(flat_params, adapter_factors(factors, adapter), alpha, rank)
+    return flat_params

@@ -6,7 +6,8 @@ import re
 
 import optax
 
-from medvlm.models.paligemma.lora import init_lora
+from medvlm.models.experts import Experts
+from medvlm.models.paligemma.lora import init_adapters, init_lora
 from medvlm.models.paligemma.settings import TrainSettings
 
 
@@ -20,9 +21,17 @@ def split_trainable(flat: dict, regex: str) -> tuple[dict, dict]:
     return trainable, frozen
 
 
-def trainable_and_frozen(flat: dict, settings: TrainSettings, seed: int = 0) -> tuple[dict, dict]:
+def trainable_and_frozen(
+    flat: dict, settings: TrainSettings, seed: int = 0, experts: Experts | None = None
+) -> tuple[dict, dict]:
     """``(trainable, frozen)``: with LoRA (``lora_rank`` > 0) the trainable dict holds the
-    low-rank factors and every weight is frozen; otherwise ``split_trainable``."""
+    low-rank factors (one adapter's, or with ``experts`` each adapter's under its name) and every
+    weight is frozen; otherwise ``split_trainable``."""
+    if settings.lora_rank and experts is not None:
+        factors = init_adapters(
+            flat, settings.lora_targets, settings.lora_rank, seed, experts.all_adapters
+        )
+        return factors, dict(flat)
     if settings.lora_rank:
         factors = init_lora(flat, settings.lora_targets, settings.lora_rank, seed)
         return factors, dict(flat)

@@ -39,8 +39,10 @@ from medvlm.models.curves import (
     score_curves,
 )
 from medvlm.models.divergence import DivergenceGuard
+from medvlm.models.experts import Experts
 from medvlm.models.keep import Candidate, is_better
-from medvlm.models.paligemma.checkpoint import save_params
+from medvlm.models.paligemma.answer import RoutedWeights
+from medvlm.models.paligemma.checkpoint import save_params, write_npz
 from medvlm.models.paligemma.distributed import is_main, to_host
 from medvlm.models.paligemma.examples import Batcher, BatchOrder
 from medvlm.models.paligemma.model import PaliGemma
@@ -61,20 +63,28 @@ class Trainer:
     """A :class:`TrainStep` with the weights; the train state is ``(trainable, opt_state)``.
 
     With LoRA (``settings.lora_rank`` > 0) ``trainable`` is the low-rank factors (``seed`` draws
-    their A halves) and the weights the model sees are merged inside the loss.
+    their A halves) and the weights the model sees are merged inside the loss. With ``experts``
+    it holds every adapter's factors, and a step, a loss or the scored weights name the batch's
+    group (:class:`.step.TrainStep`).
     """
 
     def __init__(
-        self, model: PaliGemma, params: dict, settings: TrainSettings, mesh=None, seed: int = 0
+        self,
+        model: PaliGemma,
+        params: dict,
+        settings: TrainSettings,
+        mesh=None,
+        seed: int = 0,
+        experts: Experts | None = None,
     ):
-        self.model, self.settings = model, settings
+        self.model, self.settings, self.experts = model, settings, experts
         self.mesh = mesh if mesh is not None else data_mesh()
-        trainable, frozen = trainable_and_frozen(flatten(params), settings, seed)
+        trainable, frozen = trainable_and_frozen(flatten(params), settings, seed, experts)
         trainable = {
             k: np.asarray(v).astype(settings.trainable_dtype) for k, v in trainable.items()
         }
         frozen = {k: np.asarray(v).astype(settings.frozen_dtype) for k, v in frozen.items()}
-        self.fns = TrainStep(model, settings, self.mesh, trainable, frozen)
+        self.fns = TrainStep(model, settings, self.mesh, trainable, frozen, experts)
         self.lr = self.fns.lr
         self.frozen = jax.device_put(frozen, self.fns.frozen_shardings)
         self.initial = trainable
@@ -89,57 +99,88 @@ class Trainer:
             jax.device_put(opt_state, self.fns.opt_shardings),
         )
 
-    def step(self, trainable, opt_state, batch):
-        """One update; returns ``(trainable, opt_state, loss, grad_norm)`` (the loss and the
-        gradient norm before clipping stay on the device)."""
-        return self.fns.update(trainable, opt_state, self.frozen, self._put(batch))
+    def step(self, trainable, opt_state, batch, group: str | None = None):
+        """One update (of ``group``'s adapters, with experts); returns ``(trainable,
+        opt_state, loss, grad_norm)`` (the loss and the gradient norm before clipping stay on
+        the device)."""
+        return self.fns.update(trainable, opt_state, self.frozen, self._put(batch), group=group)
 
     def all_finite(self, trainable, opt_state) -> bool:
         """Whether every trained weight and optimizer value is finite (checked before they are
         written; a computation of its own, so the update stays as it is)."""
         return bool(self.fns.all_finite((trainable, opt_state)))
 
-    def loss_sums(self, trainable, batch) -> tuple[float, float]:
+    def loss_sums(self, trainable, batch, group: str | None = None) -> tuple[float, float]:
         """The weighted sum of a batch's example losses and the sum of its weights (the whole
         batch: every process's rows)."""
-        total, weight = self.fns.loss_sums(trainable, self.frozen, self._put(batch))
+        total, weight = self.fns.loss_sums(trainable, self.frozen, self._put(batch), group=group)
         return float(total), float(weight)
 
     def _put(self, batch: dict) -> dict:
         return put_batch({k: v for k, v in batch.items() if v is not None}, self.mesh)
 
-    def params(self, trainable) -> dict:
-        """The full parameter tree on the host (frozen + trained, LoRA merged), gathered from
-        every process (a collective: every process calls it)."""
-        return unflatten(to_host(self.fns.weights(trainable, self.frozen)))
+    def params(self, trainable, group: str | None = None) -> dict:
+        """The full parameter tree on the host (frozen + trained, LoRA merged; with experts
+        the common adapters and ``group``'s), gathered from every process (a collective: every
+        process calls it)."""
+        return unflatten(to_host(self.fns.weights(trainable, self.frozen, group)))
 
-    def scoring_params(self, trainable) -> dict:
+    def scoring_params(self, trainable, group: str | None = None) -> dict:
         """The full parameter tree the validation scorer answers with: where the weights live
         in a single process; with several processes the host copy every process gathers (a
         collective), so each answers the sample on its own devices and all keep the same
         weights."""
         if jax.process_count() > 1:
-            return self.params(trainable)
-        return unflatten(self.fns.weights(trainable, self.frozen))
+            return self.params(trainable, group)
+        return unflatten(self.fns.weights(trainable, self.frozen, group))
+
+    def group_factors(self, trainable) -> dict | None:
+        """With experts, the groups' own factors on the host (a collective), which
+        :func:`save_weights` writes beside the weights with the common adapters merged in."""
+        if self.experts is None:
+            return None
+        groups = tuple(f"{name}/" for name in self.experts.names)
+        return to_host({k: v for k, v in trainable.items() if k.startswith(groups)})
 
 
-def validation_loss(trainer: Trainer, trainable, batcher: Batcher, uids, rows: int) -> float:
-    """Mean loss over the fixed validation questions ``uids``."""
+def group_factors_path(weights: Path) -> Path:
+    """Where an expert run keeps its groups' factors beside ``weights`` (``best.npz`` →
+    ``best.experts.npz``)."""
+    return weights.with_name(f"{weights.stem}.experts.npz")
+
+
+def write_group_factors(factors: dict | None, weights: Path) -> None:
+    if factors is not None:
+        write_npz(group_factors_path(weights), factors)
+
+
+def validation_loss(
+    trainer: Trainer, trainable, batcher: Batcher, uids, rows: int, groups=None
+) -> float:
+    """Mean loss over the fixed validation questions ``uids``; with experts, ``groups`` gives
+    each question's group and every batch holds one group's questions."""
+    by_group: dict[str | None, list[str]] = {}
+    for i, uid in enumerate(uids):
+        by_group.setdefault(None if groups is None else groups[i], []).append(uid)
     total = weight = 0.0
-    for start in range(0, len(uids), rows):
-        batch_total, batch_weight = trainer.loss_sums(
-            trainable, batcher(uids[start : start + rows], rows)
-        )
-        total += batch_total
-        weight += batch_weight
+    for group, chosen in by_group.items():
+        for start in range(0, len(chosen), rows):
+            batch_total, batch_weight = trainer.loss_sums(
+                trainable, batcher(chosen[start : start + rows], rows), group
+            )
+            total += batch_total
+            weight += batch_weight
     return total / max(weight, 1.0)
 
 
 def save_weights(trainer: Trainer, trainable, path: Path) -> dict:
-    """Gather the full weights (every process) and write them once (the main process)."""
+    """Gather the full weights (every process) and write them once (the main process); with
+    experts also the groups' factors (:func:`group_factors_path`)."""
     params = trainer.params(trainable)
+    factors = trainer.group_factors(trainable)
     if is_main():
         save_params(params, path)
+        write_group_factors(factors, path)
     return params
 
 
@@ -206,6 +247,14 @@ class LossMeter:
         }
 
 
+def scoring_weights(trainer: Trainer, trainable):
+    """What the validation scorer answers with: the weights, or each group's in an expert
+    run."""
+    if trainer.experts is None:
+        return trainer.scoring_params(trainable)
+    return RoutedWeights(trainer.experts, lambda group: trainer.scoring_params(trainable, group))
+
+
 def settle(meter: LossMeter, guard: DivergenceGuard) -> None:
     """Read the updates waiting in ``meter`` and check each, in step order, with ``guard``
     (which raises at a diverged one)."""
@@ -237,7 +286,10 @@ def fit(
     settings = trainer.settings
     rows = settings.batch_size
     val_uids = [record.uid for record in sample] if val else []
-    order = BatchOrder.for_training(train.loader, settings, out_dir.name)
+    order = BatchOrder.for_training(train.loader, settings, out_dir.name, trainer.experts)
+    val_groups = None
+    if trainer.experts is not None:
+        val_groups = [trainer.experts.group_of(record.task) for record in sample]
 
     trainable, opt_state = trainer.init_state()
     meta = {"step": 0, "best": None, "log": [], "pending": [0.0, 0, 0.0, 0.0], "guard": {}}
@@ -254,7 +306,9 @@ def fit(
         curves = Curves(curves_dir, meta["step"])
     for step in range(meta["step"], settings.steps):
         batch = train(order.uids(step), rows)
-        trainable, opt_state, loss, grad_norm = trainer.step(trainable, opt_state, batch)
+        trainable, opt_state, loss, grad_norm = trainer.step(
+            trainable, opt_state, batch, order.group(step)
+        )
         done = step + 1
         meter.add(done, loss, grad_norm)
         evaluate = bool(val_uids) and (done % settings.val_every == 0 or done == settings.steps)
@@ -264,11 +318,11 @@ def fit(
             lr = float(trainer.lr(step))
             row, points = meter.row(done, lr, rows), meter.curves(lr, rows)
             if evaluate:
-                val_loss = validation_loss(trainer, trainable, val, val_uids, rows)
+                val_loss = validation_loss(trainer, trainable, val, val_uids, rows, val_groups)
                 guard.check_finite(done, "validation loss", val_loss)
                 score = None
                 if scorer is not None and settings.select == "score":
-                    selection = scorer(trainer.scoring_params(trainable), sample)
+                    selection = scorer(scoring_weights(trainer, trainable), sample)
                     score = selection.score
                     row["val_score"] = "" if score is None else f"{score:.6f}"
                     points.update(score_curves(selection))
@@ -300,19 +354,26 @@ def fit(
         curves.close()
 
     params = trainer.params(trainable)
+    factors = trainer.group_factors(trainable)
     if not is_main():  # the main process writes the outputs, once
         return params
     out_dir.mkdir(parents=True, exist_ok=True)
     save_params(params, out_dir / "final.npz")
+    write_group_factors(factors, out_dir / "final.npz")
     best = resume_dir / BEST_FILE
     if meta["best"] is not None and best.is_file():
         log.info(
             "keeping the weights of step %d (select: %s)", meta["best"]["step"], settings.select
         )
-        with atomic_path(out_dir / BEST_FILE) as tmp:
-            shutil.copyfile(best, tmp)
+        kept = [best] + ([group_factors_path(best)] if factors is not None else [])
+        for path in kept:
+            with atomic_path(out_dir / path.name) as tmp:
+                shutil.copyfile(path, tmp)
     else:
         save_params(params, out_dir / BEST_FILE)
+        write_group_factors(factors, out_dir / BEST_FILE)
+    if trainer.experts is not None:
+        trainer.experts.write(out_dir)
     write_train_log(out_dir / TRAIN_LOG, meta["log"])
     if order.mixture is not None:
         order.mixture.write_log(out_dir / GROUP_LOG, [row["step"] for row in meta["log"]], rows)

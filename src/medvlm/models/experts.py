@@ -1,0 +1,178 @@
+"""Per-task LoRA experts (``train.experts``): which adapter answers which question, and the
+training order whose batches hold one group each. Both families use it; neither JAX nor torch.
+
+A group is a set of task types (``train.experts: task_type`` makes one group per task type of
+the training split; a list names the groups, each named by its task types joined with ``+``).
+A question goes to the group of its record's task type (:attr:`medvlm.records.Record.task`),
+and is answered with the shared adapter (``train.shared_lora``) plus its group's. The groups of
+a trained run are written beside its weights (:data:`EXPERTS_FILE`), so prediction and export
+route exactly as the training did.
+
+The order (:class:`GroupBatches`): in epoch ``e`` every group's records come in a seeded
+permutation (seeded by ``(seed, e, group)``), cut into batches of ``rows``; a group's last batch
+is filled up from the start of its permutation, so a group smaller than a batch still fills
+one. The epoch's batches are then shuffled (seeded by ``(seed, e)``). Batch ``step`` is a
+function of the seed and the step alone, so a resumed run draws what the killed one would have.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from medvlm.io import write_text
+from medvlm.records import TASK_TYPES, Record
+from medvlm.settings import EXPERTS_BY_TASK, SettingError, SharedTrainSettings
+
+EXPERTS_FILE = "experts.json"  # beside a trained expert run's weights
+SHARED = "shared"  # the shared adapter's name
+_ORDER_STREAM = 0x657870  # so these generators never coincide with the loader's or the mixture's
+
+
+@dataclass(frozen=True)
+class Experts:
+    """A run's expert groups (name → task types, in training order) and whether a shared
+    adapter is beside them."""
+
+    groups: dict[str, tuple[str, ...]]
+    shared: bool
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.groups)
+
+    def group_of(self, task: str) -> str:
+        """The group that answers a question of task type ``task``."""
+        for name, tasks in self.groups.items():
+            if task in tasks:
+                return name
+        raise ValueError(
+            f"no expert adapter for task type {task!r}: the run trained experts for "
+            f"{', '.join(self.names)}"
+        )
+
+    @property
+    def common(self) -> list[str]:
+        """The adapters every question runs with: the shared one, or none."""
+        return [SHARED] if self.shared else []
+
+    @property
+    def all_adapters(self) -> list[str]:
+        return [*self.common, *self.names]
+
+    def adapters(self, group: str) -> list[str]:
+        """The adapters a batch of ``group`` runs with: the shared one (if any), then its own."""
+        return [*self.common, group]
+
+    def write(self, folder: str | Path) -> None:
+        groups = {name: list(tasks) for name, tasks in self.groups.items()}
+        text = json.dumps({"groups": groups, "shared": self.shared}, indent=1)
+        write_text(Path(folder) / EXPERTS_FILE, text + "\n")
+
+    @classmethod
+    def read(cls, folder: str | Path) -> Experts | None:
+        """The experts of the run whose outputs are in ``folder``; None for a run without."""
+        path = Path(folder) / EXPERTS_FILE
+        if not path.is_file():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            groups = {str(name): tuple(map(str, tasks)) for name, tasks in data["groups"].items()}
+            return cls(groups, bool(data["shared"]))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise ValueError(f"{path}: not an experts file ({error!r})") from None
+
+
+def group_name(tasks: Sequence[str]) -> str:
+    return "+".join(tasks)
+
+
+def experts_for(
+    settings: SharedTrainSettings, tasks_present: set[str], where: str, source: str
+) -> Experts | None:
+    """The experts of a run whose training data has the task types ``tasks_present`` (described
+    as ``source`` in errors); None without ``train.experts``. A named task type with no question
+    there, or a task type there in no group, raises :class:`SettingError` naming
+    ``<where>.experts...``."""
+    if settings.experts is None:
+        return None
+    if settings.experts == EXPERTS_BY_TASK:
+        groups = {task: (task,) for task in TASK_TYPES if task in tasks_present}
+    else:
+        groups = {}
+        for i, group in enumerate(settings.experts):
+            for j, task in enumerate(group):
+                if task not in tasks_present:
+                    raise SettingError(
+                        f"{where}.experts[{i}][{j}]",
+                        f"no question of {source} has task type {task!r}; it has: "
+                        f"{', '.join(sorted(tasks_present)) or 'none'}",
+                    )
+            groups[group_name(group)] = tuple(group)
+        covered = {task for tasks in groups.values() for task in tasks}
+        left = sorted(tasks_present - covered)
+        if left:
+            raise SettingError(
+                f"{where}.experts",
+                f"{source} has task types in no group: {', '.join(left)}; add them to a group",
+            )
+    if not groups:
+        raise SettingError(f"{where}.experts", f"{source} has no questions")
+    return Experts(groups, settings.shared_lora)
+
+
+def split_experts(settings: SharedTrainSettings, records: Sequence[Record], run: str):
+    """:func:`experts_for` the training split ``records`` of run ``run``."""
+    tasks = {record.task for record in records}
+    return experts_for(settings, tasks, f"runs.{run}.train", "the training split")
+
+
+def check_planned_experts(settings: SharedTrainSettings, data: dict) -> None:
+    """At plan time: the groups against the task types the configured data can have
+    (:func:`medvlm.data.mixture.planned_groups`); errors name ``train.experts...``."""
+    from medvlm.data.mixture import planned_groups
+
+    tasks = planned_groups(data, "task_type")
+    if settings.experts is not None and tasks is not None:
+        experts_for(settings, tasks, "train", "the configured data (tree and filters)")
+
+
+class GroupBatches:
+    """The training batches of an expert run: ``batch(step)`` is ``(group, positions)``, the
+    positions (into ``records``) of ``rows`` questions of one group (see the module docstring)."""
+
+    def __init__(self, records: Sequence[Record], experts: Experts, rows: int, seed: int):
+        self.experts, self.rows, self.seed = experts, rows, seed
+        of_record = [experts.group_of(record.task) for record in records]
+        self.members = {
+            name: np.array([i for i, g in enumerate(of_record) if g == name], dtype=np.int64)
+            for name in experts.names
+        }
+        self.members = {name: m for name, m in self.members.items() if len(m)}
+        self.per_epoch = sum(math.ceil(len(m) / rows) for m in self.members.values())
+        self._epoch: tuple[int, list[tuple[str, np.ndarray]]] | None = None
+
+    def _batches(self, epoch: int) -> list[tuple[str, np.ndarray]]:
+        if self._epoch is None or self._epoch[0] != epoch:
+            batches = []
+            for g, (name, members) in enumerate(self.members.items()):
+                rng = np.random.default_rng([self.seed, _ORDER_STREAM, epoch, g])
+                permuted = members[rng.permutation(len(members))]
+                count = math.ceil(len(members) / self.rows)
+                filled = np.resize(permuted, count * self.rows)  # repeats from the start
+                rows = self.rows
+                batches += [(name, filled[b * rows : (b + 1) * rows]) for b in range(count)]
+            order = np.random.default_rng([self.seed, _ORDER_STREAM, epoch]).permutation(
+                len(batches)
+            )
+            self._epoch = (epoch, [batches[i] for i in order])
+        return self._epoch[1]
+
+    def batch(self, step: int) -> tuple[str, np.ndarray]:
+        epoch, index = divmod(step, self.per_epoch)
+        return self._batches(epoch)[index]

@@ -1,0 +1,383 @@
+"""Per-task LoRA experts (``train.experts``): the groups and their checks at plan and train time,
+the one-group batches, a tiny training of each family (a group's adapter changes only on its
+batches, the shared one on every batch), and prediction routing each question to its group."""
+
+import copy
+import json
+
+import jax
+import numpy as np
+import pytest
+
+from medvlm.config import ConfigError, validate_config
+from medvlm.io import read_jsonl
+from medvlm.models.base import get_family
+from medvlm.models.experts import EXPERTS_FILE, SHARED, Experts, GroupBatches, split_experts
+from medvlm.plan import checked_runs
+from medvlm.records import CLASSIFICATION, REGRESSION
+from medvlm.settings import SettingError, from_mapping
+from tests.support.medgemma_data import colour_split, demo_texts
+from tests.support.snakemake_runner import tiny_runs_config
+
+# ---- settings, groups and their checks ----
+
+
+@pytest.mark.parametrize(
+    "train, key, words",
+    [
+        ({"experts": "dataset"}, "train.experts", "not 'task_type'"),
+        ({"experts": [["detection"], []]}, "train.experts[1]", "an empty group"),
+        ({"experts": [["detection", "segmentation"]]}, "train.experts[0][1]", "'segmentation'"),
+        ({"experts": [["counting"], ["counting"]]}, "train.experts[1][0]", "in two groups"),
+        ({"experts": "task_type", "lora_rank": 0}, "train.experts", "lora_rank above 0"),
+        ({"shared_lora": True, "lora_rank": 2}, "train.shared_lora", "set train.experts"),
+        (
+            {"experts": "task_type", "lora_rank": 2, "mixture": {"by": "dataset"}},
+            "train.experts",
+            "do not combine",
+        ),
+    ],
+)
+def test_a_bad_experts_setting_names_its_key(train, key, words):
+    from medvlm.models.paligemma.settings import TrainSettings
+
+    with pytest.raises(SettingError) as caught:
+        from_mapping(TrainSettings, train, "train")
+    assert caught.value.key == key and words in caught.value.problem
+
+
+def plan(workdir, experts, **data) -> dict:
+    config = copy.deepcopy(tiny_runs_config(workdir))
+    config["data"].update(data)
+    config["runs"]["mg"]["train"]["experts"] = experts
+    return checked_runs(validate_config(config))
+
+
+def test_the_plan_names_an_expert_task_type_without_questions(tmp_path):
+    runs = plan(tmp_path, [["detection", "instance_detection"], ["classification"]],
+                task_types=["detection", "instance_detection", "classification"])  # fmt: skip
+    assert runs["mg"]["train"]["experts"] == [
+        ["detection", "instance_detection"],
+        ["classification"],
+    ]
+    plan(tmp_path, "task_type")
+    bad = [
+        ([["counting"]], {"task_types": ["classification", "counting"]}, "experts"),
+        ([["counting"]], {"task_types": ["classification"]}, r"experts\[0\]\[0\]"),
+        ([["counting"], ["kounting"]], {}, r"experts\[1\]\[0\]"),
+    ]
+    for experts, data, key in bad:
+        with pytest.raises(ConfigError, match=rf"config key runs\.mg\.train\.{key}") as caught:
+            plan(tmp_path, experts, **data)
+        assert "Traceback" not in str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def colours(tmp_path_factory):
+    """21 colour questions (classification) and 5 three-view ones (regression)."""
+    root = tmp_path_factory.mktemp("experts")
+    train = colour_split(root / "data", "train", 21, views=5)
+    val = colour_split(root / "data", "val", 6, seed=1, views=2)
+    return root, train, val
+
+
+def settings_of(**train):
+    from medvlm.models.paligemma.settings import TrainSettings
+
+    return from_mapping(TrainSettings, {"lora_rank": 2, **train}, "train")
+
+
+def test_train_time_groups_follow_the_split(colours):
+    _, train, _ = colours
+    records = train.loader(1, shuffle=False).records
+    experts = split_experts(settings_of(experts="task_type"), records, "pg")
+    assert experts == Experts({CLASSIFICATION: (CLASSIFICATION,), REGRESSION: (REGRESSION,)}, False)
+    groups = [["regression", "classification"]]
+    joined = split_experts(settings_of(experts=groups, shared_lora=True), records, "pg")
+    assert joined.groups == {"regression+classification": (REGRESSION, CLASSIFICATION)}
+    assert joined.adapters("regression+classification") == [SHARED, "regression+classification"]
+    with pytest.raises(SettingError) as caught:
+        split_experts(settings_of(experts=[["classification"], ["counting"]]), records, "pg")
+    assert caught.value.key == "runs.pg.train.experts[1][0]"
+    assert "has: classification, regression" in caught.value.problem
+    with pytest.raises(SettingError, match="in no group: regression"):
+        split_experts(settings_of(experts=[["classification"]]), records, "pg")
+
+
+def test_batches_hold_one_group_and_cover_each_group_every_epoch(colours):
+    _, train, _ = colours
+    records = train.loader(1, shuffle=False).records
+    experts = split_experts(settings_of(experts="task_type"), records, "pg")
+    order = GroupBatches(records, experts, rows=4, seed=3)
+    assert order.per_epoch == 6 + 2  # ceil(21 / 4) + ceil(5 / 4)
+    for epoch in range(2):
+        seen = {CLASSIFICATION: [], REGRESSION: []}
+        for step in range(epoch * 8, epoch * 8 + 8):
+            group, positions = order.batch(step)
+            assert len(positions) == 4
+            assert {records[p].task for p in positions} == {group}
+            seen[group] += positions.tolist()
+        # every record of the epoch, the last batch of a group filled from its start
+        assert set(seen[CLASSIFICATION]) == {
+            i for i, r in enumerate(records) if r.task == CLASSIFICATION
+        }
+        assert set(seen[REGRESSION]) == {i for i, r in enumerate(records) if r.task == REGRESSION}
+    again = GroupBatches(records, experts, rows=4, seed=3)  # as after a kill
+    assert [again.batch(s)[1].tolist() for s in range(9, 16)] == [
+        order.batch(s)[1].tolist() for s in range(9, 16)
+    ]
+
+
+# ---- PaliGemma ----
+
+
+def factor_values(trainable) -> dict[str, np.ndarray]:
+    """Host copies (the step donates the device buffers, which a view would share)."""
+    return {k: np.array(v, copy=True) for k, v in jax.device_get(trainable).items()}
+
+
+def changed_adapters(before: dict, after: dict) -> set[str]:
+    return {key.split("/", 1)[0] for key in before if not np.array_equal(before[key], after[key])}
+
+
+@pytest.fixture(scope="module")
+def pg_demo(colours):
+    root, train, val = colours
+    demo = root / "pg-demo"
+    get_family("paligemma").build_demo_model(
+        demo, demo_texts(train, val), {"image_size": 16, "patch": 8, "width": 16}
+    )
+    return demo
+
+
+def pg_run(demo, **train):
+    return {
+        "family": "paligemma",
+        "checkpoint": str(demo),
+        "image_size": 16,
+        "train": {
+            "steps": 6,
+            "batch_size": 4,
+            "log_every": 2,
+            "val_every": 3,
+            "save_every": 6,
+            "seqlen": 48,
+            "lora_rank": 2,
+            "learning_rate": 0.05,
+            "warmup_fraction": 0.0,
+            "experts": "task_type",
+            "shared_lora": True,
+            **train,
+        },
+        "decode": {"batch_size": 4, "constrained": False},
+    }
+
+
+def test_paligemma_step_moves_the_shared_and_the_batch_groups_adapter_only(colours, pg_demo):
+    from medvlm.models.paligemma.checkpoint import checkpoint_files, load_params
+    from medvlm.models.paligemma.examples import Batcher, BatchOrder
+    from medvlm.models.paligemma.family import model_config
+    from medvlm.models.paligemma.model import PaliGemma
+    from medvlm.models.paligemma.settings import PaliGemmaRun
+    from medvlm.models.paligemma.tokenizer import load_tokenizer
+    from medvlm.models.paligemma.train import Trainer
+
+    _, train, _ = colours
+    settings = PaliGemmaRun.from_run(pg_run(pg_demo))
+    ts = settings.train
+    npz, tokenizer_path, config_json = checkpoint_files(pg_demo)
+    config = model_config(npz, config_json)
+    loader = train.loader(4, seed=0, shuffle=True, drop_last=True)
+    experts = split_experts(ts, loader.records, "pg")
+    trainer = Trainer(PaliGemma(config), load_params(npz, config), ts, experts=experts)
+    assert {k.split("/", 1)[0] for k in trainer.initial} == {SHARED, CLASSIFICATION, REGRESSION}
+    batcher = Batcher.for_training(load_tokenizer(tokenizer_path), loader, ts)
+    order = BatchOrder.for_training(loader, ts, "pg", experts)
+    trainable, opt = trainer.init_state()
+    groups = []
+    for step in range(6):
+        group = order.group(step)
+        groups.append(group)
+        before = factor_values(trainable)
+        batch = batcher(order.uids(step), 4)
+        trainable, opt, _, _ = trainer.step(trainable, opt, batch, group)
+        assert changed_adapters(before, factor_values(trainable)) == {SHARED, group}
+    assert set(groups) == {CLASSIFICATION, REGRESSION}  # both kinds of batch were taken
+
+
+@pytest.fixture(scope="module")
+def pg_trained(colours, pg_demo):
+    root, train, val = colours
+    run = pg_run(pg_demo, select="score")
+    out = root / "pg-run"
+    get_family("paligemma").train(run, train, val, out, root / "pg-resume")
+    return run, out
+
+
+def test_paligemma_expert_run_writes_its_groups_and_factors(pg_trained):
+    from medvlm.models.paligemma.checkpoint import read_npz
+
+    _, out = pg_trained
+    assert json.loads((out / EXPERTS_FILE).read_text()) == {
+        "groups": {CLASSIFICATION: [CLASSIFICATION], REGRESSION: [REGRESSION]},
+        "shared": True,
+    }
+    for weights in ("best", "final"):
+        factors = read_npz(out / f"{weights}.experts.npz")
+        assert {k.split("/", 1)[0] for k in factors} == {CLASSIFICATION, REGRESSION}
+        assert any(np.any(v) for k, v in factors.items() if k.endswith("/lora_b"))
+
+
+def test_paligemma_predict_routes_each_question_to_its_group(colours, pg_trained, tmp_path):
+    """Scrambling the regression group's factors changes only the regression answers."""
+    from medvlm.models.paligemma.checkpoint import read_npz, write_npz
+
+    _, _, val = colours
+    run, out = pg_trained
+    family = get_family("paligemma")
+    family.predict(run, out, val, tmp_path / "before.jsonl")
+    factors = read_npz(out / "best.experts.npz")
+    rng = np.random.default_rng(0)
+    scrambled = {
+        k: (rng.normal(0, 3.0, v.shape).astype(v.dtype) if k.startswith(REGRESSION) else v)
+        for k, v in factors.items()
+    }
+    copied = tmp_path / "run"
+    copied.mkdir()
+    for path in out.iterdir():
+        if path.is_file():
+            (copied / path.name).write_bytes(path.read_bytes())
+    write_npz(copied / "best.experts.npz", scrambled)
+    family.predict(run, copied, val, tmp_path / "after.jsonl")
+    before = {p["uid"]: p for p in read_jsonl(tmp_path / "before.jsonl")}
+    after = {p["uid"]: p for p in read_jsonl(tmp_path / "after.jsonl")}
+    changed = {uid for uid in before if before[uid]["prediction"] != after[uid]["prediction"]}
+    assert changed and {before[uid]["task"] for uid in changed} == {REGRESSION}
+
+
+# ---- MedGemma ----
+
+
+@pytest.fixture(scope="module")
+def mg_demo(colours):
+    from medvlm.models.medgemma.demo_model import build_demo_model
+
+    root, train, val = colours
+    build_demo_model(root / "mg-demo", demo_texts(train, val), {})
+    return root / "mg-demo"
+
+
+def mg_run(demo, **train):
+    return {
+        "family": "medgemma",
+        "checkpoint": str(demo),
+        "seed": 0,
+        "train": {
+            "steps": 6,
+            "batch_size": 2,
+            "grad_accum": 1,  # one batch, so one group, an update
+            "learning_rate": 5e-3,
+            "warmup_fraction": 0,
+            "activation_checkpointing": False,
+            "lora_rank": 2,
+            "val_every": 3,
+            "save_every": 6,
+            "val_examples": 4,
+            "experts": "task_type",
+            "shared_lora": True,
+            **train,
+        },
+        "decode": {"batch_size": 4, "constrained": False},
+    }
+
+
+def adapter_weights(model) -> dict[str, np.ndarray]:
+    """Every LoRA weight by name, as host copies."""
+    return {
+        name: param.detach().cpu().numpy().copy()
+        for name, param in model.named_parameters()
+        if ".lora_" in name
+    }
+
+
+def adapter_of(name: str) -> str:
+    """The adapter a PEFT LoRA weight belongs to: ``...lora_A.<adapter>.weight``."""
+    return name.split(".lora_", 1)[1].split(".")[1]
+
+
+def test_medgemma_step_moves_the_shared_and_the_batch_groups_adapter_only(
+    colours, mg_demo, tmp_path
+):
+    from transformers import TrainerCallback
+
+    from medvlm.models.medgemma.settings import MedGemmaRun
+    from medvlm.models.medgemma.train import build_trainer
+
+    _, train, val = colours
+    cfg = MedGemmaRun.from_run(mg_run(mg_demo, val_every=100, select="final"))
+    trainer = build_trainer(cfg, train, val, tmp_path / "out", tmp_path / "resume")
+    model = trainer.model
+    assert {adapter_of(n) for n in adapter_weights(model)} == {SHARED, CLASSIFICATION, REGRESSION}
+    moved = []
+
+    class Watch(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.before = adapter_weights(model)
+
+        def on_step_end(self, args, state, control, **kwargs):
+            after = adapter_weights(model)
+            moved.append(
+                {adapter_of(n) for n in after if not np.array_equal(after[n], self.before[n])}
+            )
+
+    trainer.add_callback(Watch())
+    trainer.train()
+    records = train.loader(1, shuffle=False).records
+    order = GroupBatches(records, trainer.experts, 2, seed=0)
+    groups = [order.batch(step)[0] for step in range(6)]
+    assert set(groups) == {CLASSIFICATION, REGRESSION}
+    assert moved == [{SHARED, group} for group in groups]
+
+
+@pytest.fixture(scope="module")
+def mg_trained(colours, mg_demo):
+    from medvlm.models.medgemma.train import train as train_medgemma
+
+    root, train, val = colours
+    run = mg_run(mg_demo, select="score")
+    out = root / "mg-run"
+    train_medgemma(run, train, val, out, root / "mg-resume")
+    return run, out
+
+
+def test_medgemma_expert_run_keeps_every_adapter(mg_trained):
+    _, out = mg_trained
+    assert Experts.read(out) == Experts(
+        {CLASSIFICATION: (CLASSIFICATION,), REGRESSION: (REGRESSION,)}, True
+    )
+    for weights in ("best", "final"):
+        for adapter in (SHARED, CLASSIFICATION, REGRESSION):
+            assert (out / weights / adapter / "adapter_model.safetensors").is_file()
+
+
+def test_medgemma_predict_routes_each_question_to_its_group(colours, mg_trained, tmp_path):
+    """Scrambling the classification adapter changes only the classification answers."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    _, _, val = colours
+    run, out = mg_trained
+    family = get_family("medgemma")
+    family.predict(run, out, val, tmp_path / "before.jsonl")
+    copied = tmp_path / "run"
+    shutil.copytree(out, copied)
+    path = copied / "best" / CLASSIFICATION / "adapter_model.safetensors"
+    rng = np.random.default_rng(0)
+    tensors = {k: rng.normal(0, 2.0, v.shape).astype(v.dtype) for k, v in load_file(path).items()}
+    save_file(tensors, path)
+    family.predict(run, copied, val, tmp_path / "after.jsonl")
+    before = {p["uid"]: p for p in read_jsonl(tmp_path / "before.jsonl")}
+    after = {p["uid"]: p for p in read_jsonl(tmp_path / "after.jsonl")}
+    changed = {uid for uid in before if before[uid]["prediction"] != after[uid]["prediction"]}
+    assert changed and {before[uid]["task"] for uid in changed} == {CLASSIFICATION}
