@@ -7,8 +7,9 @@ import csv
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from medvlm.models.base import get_family
+from medvlm.models.base import get_family, run_settings
 from medvlm.models.curves import Curves
+from medvlm.settings import SettingError
 from tests.support.medgemma_data import colour_split, demo_texts
 from tests.test_paligemma_family import QUESTION, SIZE, make_run, make_split
 
@@ -28,6 +29,28 @@ def read_curves(log_dir) -> dict[str, list[tuple[int, float]]]:
 def read_log(path) -> list[dict]:
     with open(path, newline="") as handle:
         return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("family", ["paligemma", "medgemma"])
+@pytest.mark.parametrize(
+    ("train", "message"),
+    [
+        (
+            {"report_to": ["wandb"]},
+            r"run\.train\.report_to\[0\]: 'wandb' is not one of 'tensorboard'",
+        ),
+        ({"report_to": "tensorboard"}, r"run\.train\.report_to: expected a list of strings"),
+        ({"max_loss_spikes": -1}, r"run\.train\.max_loss_spikes: must not be negative"),
+    ],
+)
+def test_bad_curve_and_guard_settings_name_their_key(family, train, message):
+    run = {"family": family, "checkpoint": "x", "image_size": 16, "train": train}
+    with pytest.raises(SettingError, match=message):
+        run_settings(family).from_run(run)
+    off = run_settings(family).from_run(
+        {**run, "train": {"report_to": [], "max_loss_spikes": None}}
+    )
+    assert off.train.report_to == () and off.train.max_loss_spikes is None
 
 
 def test_a_restart_hides_what_the_killed_run_wrote_after_it(tmp_path):
