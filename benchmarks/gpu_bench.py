@@ -403,7 +403,9 @@ def markdown(results: dict, tiny: bool, command: str, wall_s: float) -> str:
     lines = [
         f"`{command}` on **{device}**"
         + (f" (dense bf16 peak {peak:g} TFLOP/s)" if peak else "")
-        + f", {when}: JAX {pg224['jax']}, torch {mg['torch']}; {wall_s:.0f} s in all.",
+        + f", {when}: JAX {pg224['jax']}, torch {mg['torch']}; {wall_s:.0f} s in all ("
+        + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in results["seconds"].items())
+        + ", the plan's PaliGemma compile beside them).",
     ]
     if tiny:
         lines.append(
@@ -433,8 +435,8 @@ def markdown(results: dict, tiny: bool, command: str, wall_s: float) -> str:
     )
     lines += [
         "",
-        "Constrained decoding, greedy, one batch per task type (answers/s, decoding steps, "
-        "wrong-format answers):",
+        "Constrained decoding, greedy, one batch per task type: answers/s (decoding steps until "
+        "the batch ended); random weights, so the answers are well-formed nonsense:",
         "",
         "| task | rows | PaliGemma answers/s (steps) | MedGemma answers/s (steps) |",
         "|---|---:|---:|---:|",

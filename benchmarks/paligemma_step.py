@@ -10,6 +10,7 @@ second (2 · forward for frozen weights) against ``--peak-tflops`` (H100 SXM bf1
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 
 import jax
@@ -36,10 +37,11 @@ def batch_for(config, batch_size: int, seqlen: int, rng) -> dict:
     }
 
 
+@functools.lru_cache(maxsize=1)
 def host_params(config, seed: int = 0) -> dict:
-    """Random float32 weights (N(0, 0.02) everywhere) made on the host with numpy: no compile of
-    the model's initialiser, and the accelerator holds only what training puts there (the
-    trainer copies the weights to the host and casts them anyway)."""
+    """Random float32 weights (N(0, 0.02) everywhere) made on the host with numpy, once per
+    config: no compile of the model's initialiser, and the accelerator holds only what training
+    puts there (the trainer copies the weights to the host and casts them anyway)."""
     rng = np.random.default_rng(seed)
     flat = {}
     for name, shape in param_shapes(config).items():
