@@ -381,3 +381,59 @@ def test_medgemma_predict_routes_each_question_to_its_group(colours, mg_trained,
     after = {p["uid"]: p for p in read_jsonl(tmp_path / "after.jsonl")}
     changed = {uid for uid in before if before[uid]["prediction"] != after[uid]["prediction"]}
     assert changed and {before[uid]["task"] for uid in changed} == {CLASSIFICATION}
+
+
+# ---- export: one model per group, answering as the routed run does ----
+
+
+def exported(run: dict, out, fmt: str, tmp_path):
+    """``medvlm export`` of the trained run ``out`` (given its run.json, as the workflow's)."""
+    import shutil
+
+    from medvlm.models.export import export_model
+    from medvlm.models.saved import save_run
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(out, model_dir)
+    save_run(model_dir, {"image_size": 16, **run})
+    return export_model(model_dir, fmt, tmp_path / "export")
+
+
+def answers_of(path) -> dict[str, dict]:
+    return {row["uid"]: row for row in read_jsonl(path)}
+
+
+def test_paligemma_export_gives_each_group_the_answers_the_run_gives(colours, pg_trained, tmp_path):
+    _, _, val = colours
+    run, out = pg_trained
+    family = get_family("paligemma")
+    family.predict(run, out, val, tmp_path / "routed.jsonl")
+    routed = answers_of(tmp_path / "routed.jsonl")
+    export = exported(run, out, "big_vision", tmp_path)
+    assert Experts.read(export) == Experts.read(out)
+    assert "## Per-task experts" in (export / "README.md").read_text()
+    for group in (CLASSIFICATION, REGRESSION):
+        family.predict(run, export / group, val, tmp_path / f"{group}.jsonl")
+        alone = answers_of(tmp_path / f"{group}.jsonl")
+        mine = [uid for uid, row in routed.items() if row["task"] == group]
+        assert mine and all(alone[uid]["prediction"] == routed[uid]["prediction"] for uid in mine)
+
+
+def test_medgemma_export_gives_each_group_the_answers_the_run_gives(colours, mg_trained, tmp_path):
+    _, _, val = colours
+    run, out = mg_trained
+    family = get_family("medgemma")
+    family.predict(run, out, val, tmp_path / "routed.jsonl")
+    routed = answers_of(tmp_path / "routed.jsonl")
+    export = exported(run, out, "hf", tmp_path)
+    assert Experts.read(export) == Experts.read(out)
+    for group in (CLASSIFICATION, REGRESSION):
+        assert (export / group / "config.json").is_file()
+        family.predict(run, export / group, val, tmp_path / f"{group}.jsonl")
+        alone = answers_of(tmp_path / f"{group}.jsonl")
+        mine = [uid for uid, row in routed.items() if row["task"] == group]
+        assert mine and all(alone[uid]["prediction"] == routed[uid]["prediction"] for uid in mine)
+    adapters = exported(run, out, "adapter", tmp_path / "adapter")
+    assert sorted(p.name for p in adapters.iterdir() if p.is_dir()) == sorted(
+        [SHARED, CLASSIFICATION, REGRESSION]
+    )

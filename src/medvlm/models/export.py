@@ -24,6 +24,7 @@ import yaml
 from medvlm.config import ConfigError
 from medvlm.io import atomic_dir, write_text
 from medvlm.models.base import SplitData, run_settings, training_fingerprint
+from medvlm.models.experts import EXPERTS_FILE, Experts
 from medvlm.models.saved import RUN_FILE, model_run
 
 log = logging.getLogger(__name__)
@@ -217,6 +218,14 @@ def export_model(
     scores = None if scores is None else Path(scores)
     prints = None if data_dir is None else fingerprint(run, data_dir)
     card = model_card(model_dir.name, run, fmt, weights, prints, data_dir, scores)
+    experts = Experts.read(model_dir)
+    if experts is not None:  # the loading above is per group folder
+        groups = "; ".join(f"`{g}/`: {', '.join(tasks)}" for g, tasks in experts.groups.items())
+        card += (
+            f"\n## Per-task experts\n\nOne `{fmt}` export per group of task types, each in its "
+            f"folder (`{EXPERTS_FILE}` lists them); answer a question with its task type's: "
+            f"{groups}.\n"
+        )
     family = _family_export(run["family"])
     with atomic_dir(out) as tmp:
         family.export(run, model_dir, weights, fmt, tmp, dtype)

@@ -14,6 +14,8 @@ import shutil
 from pathlib import Path
 
 from medvlm.models.base import checkpoint_dir_files
+from medvlm.models.experts import Experts
+from medvlm.models.medgemma.experts import load_experts
 from medvlm.models.medgemma.model import check_checkpoint, load_processor
 
 LOADING = {
@@ -48,8 +50,14 @@ def adapter_dir(model_dir: Path, weights: str) -> Path:
     return adapter
 
 
-def merged_model(checkpoint: str | Path, adapter: Path, dtype: str | None = None):
-    """The base checkpoint with ``adapter`` merged in, in ``dtype`` (default: the base's)."""
+def merged_model(
+    checkpoint: str | Path,
+    adapter: Path,
+    dtype: str | None = None,
+    expert: tuple[Experts, str] | None = None,
+):
+    """The base checkpoint with ``adapter`` merged in, in ``dtype`` (default: the base's); with
+    ``expert`` (an expert run's experts and a group) the shared adapter and the group's."""
     import torch
     from peft import PeftModel
     from transformers import AutoConfig, AutoModelForImageTextToText
@@ -62,12 +70,33 @@ def merged_model(checkpoint: str | Path, adapter: Path, dtype: str | None = None
     base = AutoModelForImageTextToText.from_pretrained(
         checkpoint, dtype=torch.float32, local_files_only=True
     )
-    model = PeftModel.from_pretrained(base, adapter).merge_and_unload(safe_merge=True)
+    if expert is None:
+        model = PeftModel.from_pretrained(base, adapter).merge_and_unload(safe_merge=True)
+    else:
+        experts, group = expert
+        names = experts.adapters(group)
+        model = load_experts(base, adapter, experts)
+        model = model.merge_and_unload(safe_merge=True, adapter_names=names)
     return model.to(saved_dtype or torch.float32)
 
 
 def export(run: dict, model_dir: Path, weights: str, fmt: str, out: Path, dtype: str | None):
-    """Write the run's ``weights`` as ``fmt`` into the empty folder ``out``."""
+    """Write the run's ``weights`` as ``fmt`` into the empty folder ``out``. An expert run's
+    (``train.experts``): ``adapter`` is PEFT's multi-adapter folder (one folder per adapter),
+    ``hf`` one merged model per group in ``out/<group>/``; both with ``experts.json`` saying
+    which task types each group answers."""
+    experts = Experts.read(model_dir)
+    if experts is not None:
+        adapter = model_dir / weights
+        if fmt == "adapter":
+            shutil.copytree(adapter, out, dirs_exist_ok=True)
+        else:
+            for group in experts.names:
+                model = merged_model(run["checkpoint"], adapter, dtype, (experts, group))
+                model.save_pretrained(out / group)
+                load_processor(run["checkpoint"]).save_pretrained(out / group)
+        experts.write(out)
+        return
     adapter = adapter_dir(model_dir, weights)
     if fmt == "adapter":
         shutil.copytree(adapter, out, dirs_exist_ok=True)

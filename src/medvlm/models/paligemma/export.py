@@ -16,9 +16,10 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from medvlm.models.experts import Experts
 from medvlm.models.paligemma import checkpoint as npz_checkpoint
-from medvlm.models.paligemma.checkpoint import CONFIG_NAME, load_params, source_files
-from medvlm.models.paligemma.family import model_config
+from medvlm.models.paligemma.checkpoint import CONFIG_NAME, load_params, save_params, source_files
+from medvlm.models.paligemma.family import expert_weights, model_config
 from medvlm.models.paligemma.tokenizer import find_tokenizer
 
 LOADING = {
@@ -56,8 +57,14 @@ def run_files(model_dir: Path, weights: str) -> tuple[Path, Path, Path]:
 
 
 def export(run: dict, model_dir: Path, weights: str, fmt: str, out: Path, dtype: str | None):
-    """Write the run's ``weights`` as ``fmt`` into the empty folder ``out``."""
+    """Write the run's ``weights`` as ``fmt`` into the empty folder ``out``; an expert run's
+    (``train.experts``) as one merged model per group, in ``out/<group>/``, with
+    ``experts.json`` saying which task types each answers."""
     npz, tokenizer, config_json = run_files(model_dir, weights)
+    experts = Experts.read(model_dir)
+    if experts is not None:
+        export_experts(run, model_dir, (npz, tokenizer, config_json), experts, fmt, out, dtype)
+        return
     if fmt == "big_vision":
         shutil.copyfile(npz, out / "params.npz")
         shutil.copyfile(tokenizer, out / tokenizer.name)
@@ -67,3 +74,33 @@ def export(run: dict, model_dir: Path, weights: str, fmt: str, out: Path, dtype:
 
     config = model_config(npz, config_json)
     write_hf(load_params(npz, config), config, tokenizer, out, dtype=dtype)
+
+
+def export_experts(
+    run: dict,
+    model_dir: Path,
+    files: tuple[Path, Path, Path],
+    experts: Experts,
+    fmt: str,
+    out: Path,
+    dtype: str | None,
+) -> None:
+    """Each group's model (the weights with the shared adapter and the group's merged in) as
+    ``fmt`` in ``out/<group>/``, and the groups in ``out/experts.json``."""
+    from medvlm.models.paligemma.hf_layout import write_hf
+    from medvlm.models.paligemma.settings import PaliGemmaRun
+
+    npz, tokenizer, config_json = files
+    config = model_config(npz, config_json)
+    routed = expert_weights(PaliGemmaRun.from_run(run), model_dir, npz, load_params(npz, config))
+    for group in experts.names:
+        folder = out / group
+        folder.mkdir()
+        params = routed.weights_of(group)
+        if fmt == "big_vision":
+            save_params(params, folder / "params.npz")
+            shutil.copyfile(tokenizer, folder / tokenizer.name)
+            shutil.copyfile(config_json, folder / CONFIG_NAME)
+        else:
+            write_hf(params, config, tokenizer, folder, dtype=dtype)
+    experts.write(out)
