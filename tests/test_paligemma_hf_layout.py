@@ -99,7 +99,7 @@ def hf_config(vocab: int, gemma1: bool = False) -> PaliGemmaConfig:
 def save_processor(sp_model: Path, out: Path) -> None:
     """transformers' own processor files: tokenizer.json converted from the sentencepiece model."""
     tokenizer = GemmaTokenizer.from_pretrained(
-        sp_model.parent, bos_token="<s>", eos_token="</s>", pad_token="<pad>"
+        sp_model.parent, bos_token="<s>", eos_token="</s>", pad_token="<pad>", mask_token=None
     )
     images = SiglipImageProcessor(size={"height": SIZE, "width": SIZE}, image_seq_length=N_IMG)
     PaliGemmaProcessor(image_processor=images, tokenizer=tokenizer).save_pretrained(out)
@@ -174,6 +174,7 @@ def test_transformers_folder_is_imported_with_equal_logits(hf_folders, hf_model,
     reference = PaliGemmaForConditionalGeneration.from_pretrained(
         folder, attn_implementation="eager", dtype=torch.float32
     ).eval()
+    assert AutoProcessor.from_pretrained(folder).image_token_id == vocab  # a coherent folder
     tokenizer = JsonTokenizer(folder / "tokenizer.json")
     image, text, mask_ar, _ = inputs(tokenizer)
     theirs = hf_logits(reference, image, text, mask_ar, vocab)
@@ -557,3 +558,21 @@ def test_settings_the_model_cannot_follow_are_refused_naming_the_key(tmp_path):
     bad["vision_config"]["hidden_act"] = "relu"
     with pytest.raises(CheckpointMismatch, match=r"config\.json: vision_config\.hidden_act"):
         hf_layout.config_from_hf(bad, tmp_path / "config.json")
+
+
+def test_write_hf_takes_a_tokenizer_json(hf_folders, sp_model, tmp_path):
+    flat, config = read_hf(hf_folders["bf16"])
+    write_hf(flat, config, hf_folders["bf16"] / "tokenizer.json", tmp_path / "out")
+    assert (tmp_path / "out" / "tokenizer.json").is_file()
+    processor = AutoProcessor.from_pretrained(tmp_path / "out")
+    assert processor.image_token_id == config.llm.vocab_size
+    assert json.loads((tmp_path / "out" / "config.json").read_text())["dtype"] == "bfloat16"
+    back, _ = read_hf(tmp_path / "out")
+    for name, value in flat.items():
+        assert back[name].tobytes() == value.tobytes(), name
+    masked = tmp_path / "masked"
+    masked.mkdir()
+    GemmaTokenizer.from_pretrained(sp_model.parent, mask_token="<mask>").save_pretrained(masked)
+    with pytest.raises(CheckpointMismatch, match=r"tokens \['<.*follow the vocabulary"):
+        write_hf(flat, config, masked / "tokenizer.json", tmp_path / "refused")
+    assert not (tmp_path / "refused").exists()

@@ -744,6 +744,11 @@ def write_hf(
             f"{tokenizer_file}: {tokenizer.vocab_size} pieces but the model has "
             f"{config.llm.vocab_size} embedding rows"
         )
+    if tokenizer.after_vocabulary() not in ([], [IMAGE_TOKEN]):
+        raise CheckpointMismatch(
+            f"{tokenizer_file}: tokens {tokenizer.after_vocabulary()[:4]} follow the vocabulary; "
+            f"only {IMAGE_TOKEN} may, at id {config.llm.vocab_size}"
+        )
     tensors = hf_tensors(flat, config)
     names = {
         numpy: torch

@@ -94,6 +94,10 @@ class Tokenizer:
         """The pad, eos, bos and unk pieces."""
         return tuple(self.sp.IdToPiece(i) for i in (PAD, EOS, BOS, self.sp.unk_id()))
 
+    def after_vocabulary(self) -> list[str]:
+        """Tokens with ids past the model's vocabulary (none in a sentencepiece model)."""
+        return []
+
 
 class JsonTokenizer(Tokenizer):
     """A transformers ``tokenizer.json`` (converted from PaliGemma's sentencepiece model) read
@@ -148,6 +152,10 @@ class JsonTokenizer(Tokenizer):
     def special_pieces(self) -> tuple[str, str, str, str]:
         unk = "<unk>" if self.backend.token_to_id("<unk>") is not None else None
         return (*(self.backend.id_to_token(i) for i in (PAD, EOS, BOS)), unk)
+
+    def after_vocabulary(self) -> list[str]:
+        size = self.backend.get_vocab_size(with_added_tokens=True)
+        return [self.backend.id_to_token(i) for i in range(self.vocab_size, size)]
 
 
 def build_demo_tokenizer(texts: Iterable[str], out_path: str | os.PathLike, vocab_size: int = 800):
