@@ -437,3 +437,28 @@ def test_medgemma_export_gives_each_group_the_answers_the_run_gives(colours, mg_
     assert sorted(p.name for p in adapters.iterdir() if p.is_dir()) == sorted(
         [SHARED, CLASSIFICATION, REGRESSION]
     )
+
+
+def test_medgemma_killed_expert_run_resumes_to_the_same_adapters(colours, mg_demo, tmp_path):
+    """Killed after a checkpoint and rerun, an expert run ends with every adapter of an
+    uninterrupted one: the same one-group batches, every adapter in the resumed optimizer."""
+    import torch
+    from safetensors.torch import load_file
+
+    from medvlm.models.medgemma.checkpoints import last_complete_checkpoint
+    from medvlm.models.medgemma.train import train as train_medgemma
+    from tests.support.training import kill_training
+
+    _, train, val = colours
+    run = mg_run(mg_demo, save_every=2, val_every=6, select="loss")
+    train_medgemma(run, train, val, tmp_path / "whole", tmp_path / "whole-resume")
+    out, resume = tmp_path / "killed", tmp_path / "killed-resume"
+    kill_training(run, train, val, out, resume, last_complete_checkpoint)
+    assert last_complete_checkpoint(resume) is not None and not (out / "final").exists()
+    train_medgemma(run, train, val, out, resume)
+    for adapter in (SHARED, CLASSIFICATION, REGRESSION):
+        whole = load_file(tmp_path / "whole" / "final" / adapter / "adapter_model.safetensors")
+        resumed = load_file(out / "final" / adapter / "adapter_model.safetensors")
+        assert whole.keys() == resumed.keys()
+        for name, tensor in whole.items():
+            torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=0, msg=name)

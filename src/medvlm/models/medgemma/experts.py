@@ -11,7 +11,8 @@ so the switch follows the data loader exactly, resumed runs included.
 The training order is :class:`medvlm.models.experts.GroupBatches` (batches of one group each),
 handed to the trainer through :meth:`Trainer._get_train_sampler` as the data mixture's is
 (:mod:`.mixture`); the run trains ``train.steps`` updates, or (null) ``ceil(epochs × batches an
-epoch / grad_accum)``. Validation batches hold one question each, so each runs with its own
+epoch / grad_accum)``; an update of several micro-batches updates each of their groups'
+adapters. Validation batches hold one question each, so each runs with its own
 group's adapters. A saved run holds every adapter in PEFT's multi-adapter layout (one folder
 per adapter name) and :data:`medvlm.models.experts.EXPERTS_FILE` beside them.
 """
@@ -121,6 +122,12 @@ class ExpertRouting:
     def prediction_step(self, model, inputs, *args, **kwargs):
         self._route(model, inputs)
         return super().prediction_step(model, inputs, *args, **kwargs)
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        # transformers loads every adapter's folder but leaves only one trainable; the
+        # optimizer made next (and its resumed state) holds them all
+        super()._load_from_checkpoint(resume_from_checkpoint, model)
+        activate(self.model, self.experts.all_adapters)
 
 
 def routed_trainer(trainer_class):
