@@ -576,3 +576,34 @@ def test_write_hf_takes_a_tokenizer_json(hf_folders, sp_model, tmp_path):
     with pytest.raises(CheckpointMismatch, match=r"tokens \['<.*follow the vocabulary"):
         write_hf(flat, config, masked / "tokenizer.json", tmp_path / "refused")
     assert not (tmp_path / "refused").exists()
+
+
+NO_FRAMEWORK = """
+import json, sys
+from medvlm.config import validate_config
+from medvlm.plan import checked_runs
+config = json.loads(sys.argv[1])
+checked_runs(validate_config(config))
+print(json.dumps(sorted(m for m in ("jax", "flax", "torch", "transformers", "sentencepiece",
+                                    "ml_dtypes", "tokenizers") if m in sys.modules)))
+"""
+
+
+def test_planning_a_transformers_checkpoint_imports_no_framework(hf_folders, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.support.snakemake_runner import tiny_runs_config
+
+    config = tiny_runs_config(tmp_path)
+    config["runs"] = {
+        "pg": {"family": "paligemma", "checkpoint": str(hf_folders["sharded"]), "image_size": 32}
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", NO_FRAMEWORK, json.dumps(config)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads(result.stdout) == []
