@@ -462,3 +462,25 @@ def test_medgemma_killed_expert_run_resumes_to_the_same_adapters(colours, mg_dem
         assert whole.keys() == resumed.keys()
         for name, tensor in whole.items():
             torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=0, msg=name)
+
+
+def test_paligemma_killed_expert_run_resumes_to_the_same_weights(colours, pg_demo, tmp_path):
+    """Killed after a resume state and rerun, an expert run ends with the weights and group
+    factors of an uninterrupted one."""
+    from medvlm.models.paligemma.checkpoint import read_npz
+    from medvlm.models.paligemma.resume import saved_steps
+    from tests.support.training import kill_training
+
+    _, train, val = colours
+    run = pg_run(pg_demo, save_every=2, val_every=6, select="loss")
+    family = get_family("paligemma")
+    family.train(run, train, val, tmp_path / "whole", tmp_path / "whole-resume")
+    out, resume = tmp_path / "killed", tmp_path / "killed-resume"
+    kill_training(run, train, val, out, resume, lambda folder: bool(saved_steps(folder)))
+    assert not (out / "final.npz").exists()
+    family.train(run, train, val, out, resume)
+    for name in ("final.npz", "final.experts.npz"):
+        whole, resumed = read_npz(tmp_path / "whole" / name), read_npz(out / name)
+        assert whole.keys() == resumed.keys()
+        for key, array in whole.items():
+            np.testing.assert_array_equal(resumed[key], array, err_msg=f"{name}: {key}")
