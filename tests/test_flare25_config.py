@@ -38,6 +38,9 @@ def test_full_study_dag_plans_quickly_against_a_stand_in_tree(tmp_path):
     checkpoints = {"paligemma": tmp_path / "pg2-3b-224", "medgemma": tmp_path / "medgemma-4b-it"}
     for path in checkpoints.values():
         path.mkdir()
+    # the plan checks a PaliGemma checkpoint's files are there (not read: no weights needed)
+    for name in ("paligemma2-3b-pt-224.b16.npz", "paligemma_tokenizer.model"):
+        (checkpoints["paligemma"] / name).touch()
     for run in [*config["runs"].values(), config["sweeps"]["paligemma2_3b_study"]["base"]]:
         run["checkpoint"] = str(checkpoints[run["family"]])
 
