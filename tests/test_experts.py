@@ -17,7 +17,7 @@ from medvlm.plan import checked_runs
 from medvlm.records import CLASSIFICATION, REGRESSION
 from medvlm.settings import SettingError, from_mapping
 from tests.support.medgemma_data import colour_split, demo_texts
-from tests.support.snakemake_runner import tiny_runs_config
+from tests.support.snakemake_runner import run_snakemake, tiny_runs_config
 
 # ---- settings, groups and their checks ----
 
@@ -70,6 +70,19 @@ def test_the_plan_names_an_expert_task_type_without_questions(tmp_path):
         with pytest.raises(ConfigError, match=rf"config key runs\.mg\.train\.{key}") as caught:
             plan(tmp_path, experts, **data)
         assert "Traceback" not in str(caught.value)
+
+
+@pytest.mark.workflow
+def test_a_dry_run_stops_at_experts_for_a_task_type_without_questions(tmp_path):
+    config = copy.deepcopy(tiny_runs_config(tmp_path))
+    config["data"]["task_types"] = ["classification", "detection"]
+    config["runs"]["mg"]["train"]["experts"] = [["classification"], ["counting"]]
+    result = run_snakemake(tmp_path, config, "-n")
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "config key runs.mg.train.experts[1][0]" in output
+    assert "no question of the configured data" in output
+    assert "Traceback" not in output, output[-3000:]
 
 
 @pytest.fixture(scope="module")
