@@ -208,6 +208,10 @@ def test_the_cli_refuses_a_non_empty_folder_then_force_replaces_it(medgemma_run)
     assert "lora_rank: " in sections["Training settings"]  # defaults filled in
     assert "| classification · balanced_accuracy |" in sections["Test scores"]
     assert "| mg | 0.750 (0.500–1.000) |" in sections["Test scores"]
+    # how to ask: the run's image size and each task's prompt, as training wrote them
+    inputs = sections["Inputs"]
+    assert f"resized to {SHARD_SIZE} px" in inputs and "chat template" in inputs
+    assert "| counting | `QUESTION Answer with a number.` |" in inputs
     from medvlm.models.medgemma.settings import MedGemmaRun
 
     data = results / "data"

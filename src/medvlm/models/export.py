@@ -26,6 +26,7 @@ from medvlm.io import atomic_dir, write_text
 from medvlm.models.base import SplitData, run_settings, training_fingerprint
 from medvlm.models.experts import EXPERTS_FILE, Experts
 from medvlm.models.saved import RUN_FILE, model_run
+from medvlm.records import TASK_TYPES, Record
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +110,48 @@ def _scores_markdown(name: str, scores: Path) -> str:
     )
 
 
+def _inputs_markdown(family: str, train, image_size: int) -> list[str]:
+    """How the run put questions and images to the model, so a server can do the same."""
+    from medvlm.tasks.framing import BOX_TASKS, frame_prompt
+
+    template = getattr(train, "prompt_template", "{prompt}")
+    location_tokens = getattr(train, "location_tokens", False)
+    lines = [
+        "## Inputs",
+        "",
+        f"Images as medvlm reads them (`medvlm.data.images.load_rgb`): RGB, 16-bit and float "
+        f"images scaled by their own value range to 8 bits, resized to {image_size} px; give "
+        "the processor such an image. The text is the task's prompt around the FLARE question "
+        + (
+            f"in the template `{template}`, after the image tokens:"
+            if family == "paligemma"
+            else "as the user turn of the processor's chat template, after the image:"
+        ),
+        "",
+        "| task type | prompt |",
+        "|---|---|",
+    ]
+    for task in TASK_TYPES:
+        probe = Record(
+            uid="",
+            dataset="",
+            category="",
+            split_folder="",
+            source_file="",
+            entry_index=0,
+            task=task,
+            task_raw=task,
+            modality="",
+            question="QUESTION",
+            answer="",
+        )
+        prompt = f"`{template.format(prompt=frame_prompt(probe, train.box_frame))}`"
+        if location_tokens and task in BOX_TASKS:
+            prompt += " (answered in `<locNNNN>` tokens: y_min x_min y_max x_max of 1024 bins)"
+        lines.append(f"| {task} | {prompt} |")
+    return lines
+
+
 def model_card(
     name: str,
     run: dict,
@@ -145,6 +188,8 @@ def model_card(
         "```python",
         loading.strip(),
         "```",
+        "",
+        *_inputs_markdown(run["family"], settings.train, settings.image_size),
         "",
         "## Base checkpoint",
         "",
