@@ -75,7 +75,6 @@ MEDGEMMA_4B = {
 # MedGemma 1.5 4B (google/medgemma-1.5-4b-it) has MedGemma 4B's architecture.
 KNOWN = {"medgemma-4b": MEDGEMMA_4B, "medgemma-1.5-4b": MEDGEMMA_4B}
 _KNOWN_NAME = re.compile(r"medgemma-(?:1\.5-)?4b", re.IGNORECASE)
-PRECISIONS = ("gpu", "cpu")
 
 
 def architecture(run: MedGemmaRun) -> tuple[dict, str]:

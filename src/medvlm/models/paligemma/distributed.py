@@ -81,14 +81,6 @@ def local_rows(sharding, rows: int) -> tuple[int, int]:
     return start, stop
 
 
-def global_batch(local: dict, sharding, rows: int) -> dict:
-    """A batch of ``rows`` rows over every process from this process's ``local`` rows."""
-    return {
-        key: jax.make_array_from_process_local_data(sharding, value, (rows, *value.shape[1:]))
-        for key, value in local.items()
-    }
-
-
 class ProcessRows:
     """A :class:`.examples.Batcher` that builds only this process's rows of each batch.
 
