@@ -12,7 +12,7 @@ import numpy as np
 
 from medvlm.io import atomic_path
 from medvlm.models.paligemma import hf_layout
-from medvlm.models.paligemma.config import CheckpointMismatch, PaliGemmaConfig
+from medvlm.models.paligemma.config import CheckpointMismatch, PaliGemmaConfig, check_shapes
 from medvlm.models.paligemma.tokenizer import find_tokenizer
 
 PREFIX = "params/"
@@ -61,22 +61,6 @@ def read_npz_shapes(path: str | os.PathLike) -> dict[str, tuple[int, ...]]:
     if not shapes:
         raise CheckpointMismatch(f"{path}: the checkpoint holds no arrays")
     return shapes
-
-
-def check_shapes(flat: dict, expected: dict[str, tuple[int, ...]], path, skip=()) -> None:
-    """Raise naming the first missing, unexpected or wrongly shaped key, with both shapes."""
-    for name in sorted(set(expected) | set(flat)):
-        if name in skip:
-            continue
-        want = expected.get(name)
-        got = tuple(flat[name].shape) if name in flat else None
-        if want != got:
-            raise CheckpointMismatch(
-                f"{path}: parameter {name!r} has shape {got} in the checkpoint but the model "
-                f"expects {want}"
-                + (" (missing)" if got is None else "")
-                + (" (not in the model)" if want is None else "")
-            )
 
 
 def load_params(path: str | os.PathLike, config: PaliGemmaConfig, seed: int = 0) -> dict:

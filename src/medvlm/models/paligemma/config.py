@@ -16,6 +16,22 @@ class CheckpointMismatch(ValueError):
     """A checkpoint whose files, names or shapes differ from what the model needs."""
 
 
+def check_shapes(flat: dict, expected: dict[str, tuple[int, ...]], path, skip=()) -> None:
+    """Raise naming the first missing, unexpected or wrongly shaped key, with both shapes."""
+    for name in sorted(set(expected) | set(flat)):
+        if name in skip:
+            continue
+        want = expected.get(name)
+        got = tuple(flat[name].shape) if name in flat else None
+        if want != got:
+            raise CheckpointMismatch(
+                f"{path}: parameter {name!r} has shape {got} in the checkpoint but the model "
+                f"expects {want}"
+                + (" (missing)" if got is None else "")
+                + (" (not in the model)" if want is None else "")
+            )
+
+
 @dataclass(frozen=True)
 class ViTConfig:
     """SigLIP image encoder: ``patch`` px patches, learned position embedding, no class token."""

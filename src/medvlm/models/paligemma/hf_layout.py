@@ -31,6 +31,7 @@ from medvlm.models.paligemma.config import (
     GemmaConfig,
     PaliGemmaConfig,
     ViTConfig,
+    check_shapes,
 )
 
 CONFIG_FILE = "config.json"
@@ -729,7 +730,6 @@ def write_hf(
     ``PaliGemmaForConditionalGeneration.from_pretrained`` and ``AutoProcessor.from_pretrained``
     load with no code of ours. ``dtype`` (``"bfloat16"``, ``"float32"`` or a numpy dtype) casts
     every tensor; without it each keeps its own. Atomic: on an error nothing is left."""
-    from medvlm.models.paligemma.checkpoint import check_shapes
     from medvlm.models.paligemma.params import flatten, param_shapes
     from medvlm.models.paligemma.tokenizer import load_tokenizer
 
