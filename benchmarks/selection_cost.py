@@ -29,7 +29,7 @@ from medvlm.models.base import SplitData, get_family
 from medvlm.runs import expand_runs, family_run
 
 SCORER_HOMES = {  # the module whose ValidationScorer each family's training builds
-    "paligemma": "medvlm.models.paligemma.family",
+    "paligemma": "medvlm.models.paligemma.train",
     "medgemma": "medvlm.models.medgemma.train",
 }
 

@@ -189,7 +189,7 @@ def pg_run(demo, **train):
 def test_paligemma_step_moves_the_shared_and_the_batch_groups_adapter_only(colours, pg_demo):
     from medvlm.models.paligemma.checkpoint import checkpoint_files, load_params
     from medvlm.models.paligemma.examples import Batcher, BatchOrder
-    from medvlm.models.paligemma.family import model_config
+    from medvlm.models.paligemma.loading import model_config
     from medvlm.models.paligemma.model import PaliGemma
     from medvlm.models.paligemma.settings import PaliGemmaRun
     from medvlm.models.paligemma.tokenizer import load_tokenizer

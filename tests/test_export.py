@@ -312,7 +312,7 @@ def paligemma_logits_ours(model_dir: Path, image, tokens, prefix: int):
     import numpy as np
 
     from medvlm.models.paligemma.checkpoint import CONFIG_NAME, load_params
-    from medvlm.models.paligemma.family import model_config
+    from medvlm.models.paligemma.loading import model_config
     from medvlm.models.paligemma.model import PaliGemma
 
     config = model_config(model_dir / "best.npz", model_dir / CONFIG_NAME)

@@ -19,7 +19,8 @@ from pathlib import Path
 from medvlm.models.experts import Experts
 from medvlm.models.paligemma import checkpoint as npz_checkpoint
 from medvlm.models.paligemma.checkpoint import CONFIG_NAME, load_params, save_params, source_files
-from medvlm.models.paligemma.family import expert_weights, model_config
+from medvlm.models.paligemma.loading import model_config
+from medvlm.models.paligemma.predict import expert_weights
 from medvlm.models.paligemma.tokenizer import find_tokenizer
 
 LOADING = {

@@ -3,7 +3,7 @@
 :class:`medvlm.models.paligemma.family.PaliGemmaFamily` calls :func:`launch_workers` from the
 workflow's plain process; each worker runs ``python -m medvlm.models.paligemma.launch
 <launch.json>``, which joins JAX's distributed runtime (:func:`.distributed.initialize`) and
-calls the family's ``train`` again, now as one process of the job. On SLURM the workers are the
+runs :func:`.train.train_run` as one process of the job. On SLURM the workers are the
 tasks of ``srun`` in the training job's allocation (one per GPU: ``processes`` per node); JAX
 finds the coordinator (the allocation's first node), its process id and the process count in
 the SLURM environment. Without SLURM, on one machine, the workers are local processes with a
@@ -16,6 +16,9 @@ import socket
 import sys
 from pathlib import Path
 
+import jax
+
+from medvlm.logs import setup_logging
 from medvlm.models.base import SplitData
 from medvlm.models.launch import (
     LOGS,
@@ -27,7 +30,14 @@ from medvlm.models.launch import (
     workers_dir,
     write_spec,
 )
-from medvlm.models.paligemma.distributed import COORDINATOR_ENV, PROCESS_ID_ENV, PROCESSES_ENV
+from medvlm.models.paligemma.distributed import (
+    COORDINATOR_ENV,
+    PROCESS_ID_ENV,
+    PROCESSES_ENV,
+    initialize,
+)
+from medvlm.models.paligemma.settings import PaliGemmaRun
+from medvlm.models.paligemma.train import train_run
 
 
 def worker_command(spec: Path) -> list[str]:
@@ -70,20 +80,13 @@ def launch_workers(
 
 
 def main(argv: list[str]) -> None:
-    import jax
-
-    from medvlm.logs import setup_logging
-    from medvlm.models.paligemma.distributed import initialize
-    from medvlm.models.paligemma.family import PaliGemmaFamily
-    from medvlm.models.paligemma.settings import PaliGemmaRun
-
     if len(argv) != 1:
         raise SystemExit(f"usage: python -m {__name__} <{SPEC_FILE}>")
     run, train, val, out_dir, resume_dir, curves_dir = read_spec(Path(argv[0]))
     initialize(PaliGemmaRun.from_run(run).train.processes)
     logs = workers_dir(resume_dir) / LOGS
     setup_logging(logs / f"process-{jax.process_index()}.log")
-    PaliGemmaFamily().train(run, train, val, out_dir, resume_dir, curves_dir)
+    train_run(run, train, val, out_dir, resume_dir, curves_dir)
 
 
 if __name__ == "__main__":

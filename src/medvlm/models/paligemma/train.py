@@ -25,9 +25,16 @@ import jax
 import numpy as np
 
 from medvlm.data.mixture import GROUP_LOG
-from medvlm.io import atomic_path
+from medvlm.io import atomic_path, write_json
 from medvlm.metrics.selection import Selection
-from medvlm.models.base import TRAIN_LOG, write_train_log
+from medvlm.models.base import (
+    TRAIN_LOG,
+    SplitData,
+    claim_resume_dir,
+    release_resume_dir,
+    training_fingerprint,
+    write_train_log,
+)
 from medvlm.models.curves import (
     EVAL_LOSS,
     EXAMPLES_PER_S,
@@ -39,19 +46,29 @@ from medvlm.models.curves import (
     score_curves,
 )
 from medvlm.models.divergence import DivergenceGuard
-from medvlm.models.experts import Experts
-from medvlm.models.keep import Candidate, is_better
-from medvlm.models.paligemma.answer import RoutedWeights
-from medvlm.models.paligemma.checkpoint import save_params, write_npz
-from medvlm.models.paligemma.distributed import is_main, to_host
+from medvlm.models.experts import Experts, split_experts
+from medvlm.models.keep import Candidate, is_better, validation_sample
+from medvlm.models.paligemma.answer import RoutedWeights, ValidationScorer
+from medvlm.models.paligemma.checkpoint import (
+    CONFIG_NAME,
+    checkpoint_files,
+    load_params,
+    save_params,
+    source_files,
+    write_npz,
+)
+from medvlm.models.paligemma.decode import Decoder
+from medvlm.models.paligemma.distributed import ProcessRows, barrier, is_main, to_host
 from medvlm.models.paligemma.examples import Batcher, BatchOrder
+from medvlm.models.paligemma.loading import check_image_size, model_config
 from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.optim import trainable_and_frozen
 from medvlm.models.paligemma.params import flatten, unflatten
 from medvlm.models.paligemma.resume import load_state, save_state
-from medvlm.models.paligemma.settings import TrainSettings
-from medvlm.models.paligemma.sharding import data_mesh, put_batch
+from medvlm.models.paligemma.settings import PaliGemmaRun, TrainSettings
+from medvlm.models.paligemma.sharding import batch_sharding, data_mesh, put_batch
 from medvlm.models.paligemma.step import TrainStep
+from medvlm.models.paligemma.tokenizer import load_tokenizer
 from medvlm.records import Record
 
 log = logging.getLogger(__name__)
@@ -380,3 +397,64 @@ def fit(
     if train.truncated:
         log.warning("%d training rows were cut to %d tokens", train.truncated, settings.seqlen)
     return params
+
+
+def train_run(
+    run: dict,
+    train: SplitData,
+    val: SplitData,
+    out_dir: Path,
+    resume_dir: Path,
+    curves_dir: Path | None = None,
+) -> None:
+    """Train ``run`` in this process, one of its ``train.nodes`` × ``train.processes`` JAX
+    processes: one global mesh over every process's devices, each process building only its
+    rows of every batch; the main process writes the outputs (and the curves in
+    ``curves_dir``)."""
+    settings = PaliGemmaRun.from_run(run)
+    ts = settings.train
+    out_dir, resume_dir = Path(out_dir), Path(resume_dir)
+    workers = ts.nodes * ts.processes
+    if jax.process_count() != workers:
+        raise ValueError(
+            f"run.train.nodes × processes is {workers} but this training has "
+            f"{jax.process_count()} JAX process(es)"
+        )
+    npz, tokenizer_path, config_json = checkpoint_files(settings.checkpoint)
+    config = model_config(npz, config_json).replace(final_softcap=ts.final_softcap)
+    check_image_size(config, settings.image_size, npz)
+    tokenizer = load_tokenizer(tokenizer_path)
+    if tokenizer.vocab_size > config.llm.vocab_size:
+        config = config.replace(vocab_size=tokenizer.vocab_size)
+    params = load_params(npz, config, settings.seed)
+    model = PaliGemma(config, remat=ts.activation_checkpointing)
+    loader_options = dict(seed=settings.seed, shuffle=True, drop_last=True)
+    train_loader = train.loader(ts.batch_size, **loader_options)
+    experts = split_experts(ts, train_loader.records, out_dir.name)
+    trainer = Trainer(model, params, ts, seed=settings.seed, experts=experts)
+    rows = batch_sharding(trainer.mesh)
+    batcher = ProcessRows(Batcher.for_training(tokenizer, train_loader, ts), rows)
+    val_batcher, sample, scorer = None, [], None
+    try:
+        val_loader = val.loader(ts.batch_size, shuffle=False)
+    except ValueError as error:
+        log.warning("no validation: %s", error)
+    else:
+        val_batcher = ProcessRows(Batcher.for_training(tokenizer, val_loader, ts), rows)
+        sample = validation_sample(val_loader.records, ts.val_examples, settings.seed)
+        if ts.select == "score":
+            decoder = Decoder(PaliGemma(config), None)
+            scorer = ValidationScorer(decoder, tokenizer, settings, val_loader)
+    if is_main():
+        files = [*source_files(npz), tokenizer_path]
+        files += [config_json] if config_json is not None else []
+        fingerprint = training_fingerprint(settings, files, npz.parent, train, val)
+        claim_resume_dir(resume_dir, fingerprint)
+    barrier("resume state claimed")
+    fit(trainer, batcher, val_batcher, out_dir, resume_dir, sample, scorer, curves_dir)
+    barrier("trained")  # every process is done with the resume state
+    if is_main():
+        write_json(out_dir / CONFIG_NAME, config.to_json())
+        with atomic_path(out_dir / tokenizer.HF_NAME) as tmp:
+            shutil.copyfile(tokenizer_path, tmp)
+        release_resume_dir(resume_dir)
