@@ -193,30 +193,43 @@ class Family(Protocol):
         """Answer every question of ``data``; write the predictions file (medvlm.predictions)."""
 
 
-# name → (package, its family class in <package>.family, its run settings in <package>.settings)
+@dataclass(frozen=True)
+class FamilyHome:
+    """Where a family lives: its package, the family class in ``<package>.family`` and the run
+    settings class in ``<package>.settings``."""
+
+    package: str
+    family_class: str
+    settings_class: str
+
+    def load(self, module: str, attribute: str):
+        import importlib
+
+        return getattr(importlib.import_module(f"{self.package}.{module}"), attribute)
+
+
 _FAMILIES = {
-    "paligemma": ("medvlm.models.paligemma", "PaliGemmaFamily", "PaliGemmaRun"),
-    "medgemma": ("medvlm.models.medgemma", "MedGemmaFamily", "MedGemmaRun"),
+    "paligemma": FamilyHome("medvlm.models.paligemma", "PaliGemmaFamily", "PaliGemmaRun"),
+    "medgemma": FamilyHome("medvlm.models.medgemma", "MedGemmaFamily", "MedGemmaRun"),
 }
 FAMILY_NAMES = tuple(_FAMILIES)
 
 
-def _family_part(name: str, module: str, index: int):
-    import importlib
-
+def _home(name: str) -> FamilyHome:
     try:
-        package = _FAMILIES[name][0]
+        return _FAMILIES[name]
     except KeyError:
         raise KeyError(f"unknown model family {name!r}; known: {', '.join(FAMILY_NAMES)}") from None
-    return getattr(importlib.import_module(f"{package}.{module}"), _FAMILIES[name][index])
 
 
 def get_family(name: str) -> Family:
     """The family called ``name``; its framework is imported only now."""
-    return _family_part(name, "family", 1)()
+    home = _home(name)
+    return home.load("family", home.family_class)()
 
 
 def run_settings(name: str):
     """The run settings class (a :class:`medvlm.settings.RunSettings`) of the family called
     ``name``: it reads and checks a run without importing the family's framework."""
-    return _family_part(name, "settings", 2)
+    home = _home(name)
+    return home.load("settings", home.settings_class)

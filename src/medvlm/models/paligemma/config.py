@@ -108,10 +108,31 @@ def _build(kind, data: dict):
 
 
 _GEMMA = {
-    "gemma_2b": GemmaConfig(2048, 18, 16384, 8, 1, 256, post_norms=False, attn_softcap=0.0),
-    "gemma2_2b": GemmaConfig(2304, 26, 9216, 8, 4, 256),
-    "gemma2_9b": GemmaConfig(3584, 42, 14336, 16, 8, 256),
-    "gemma2_27b": GemmaConfig(4608, 46, 36864, 32, 16, 128, query_scaling="width_per_head"),
+    "gemma_2b": GemmaConfig(
+        width=2048,
+        depth=18,
+        mlp_dim=16384,
+        num_heads=8,
+        num_kv_heads=1,
+        head_dim=256,
+        post_norms=False,
+        attn_softcap=0.0,
+    ),
+    "gemma2_2b": GemmaConfig(
+        width=2304, depth=26, mlp_dim=9216, num_heads=8, num_kv_heads=4, head_dim=256
+    ),
+    "gemma2_9b": GemmaConfig(
+        width=3584, depth=42, mlp_dim=14336, num_heads=16, num_kv_heads=8, head_dim=256
+    ),
+    "gemma2_27b": GemmaConfig(
+        width=4608,
+        depth=46,
+        mlp_dim=36864,
+        num_heads=32,
+        num_kv_heads=16,
+        head_dim=128,
+        query_scaling="width_per_head",
+    ),
 }
 _SIZES = {"paligemma-3b": "gemma_2b", "paligemma2-3b": "gemma2_2b", "paligemma2-10b": "gemma2_9b"}
 _SIZES["paligemma2-28b"] = "gemma2_27b"
