@@ -27,7 +27,7 @@ from medvlm.data.synthetic.config import SyntheticConfig
 from medvlm.data.synthetic.plan import plan_tree
 from medvlm.records import TASK_TYPES, Record, normalise_task_type
 from medvlm.tasks import task_spec
-from medvlm.tasks.frame import PIXELS
+from medvlm.tasks.box_frame import PIXELS
 
 
 def demo_records(per_task: int) -> dict[str, list[Record]]:

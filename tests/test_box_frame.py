@@ -1,5 +1,5 @@
-"""Box frames (medvlm.tasks.frame, medvlm.tasks.framing): normalised targets, their way back to
-pixels of the original image, the prompt and the constrained grammar of each frame."""
+"""Box frames (medvlm.tasks.box_frame, medvlm.tasks.framed_answers): normalised targets, their way
+back to pixels of the original image, the prompt and the constrained grammar of each frame."""
 
 from __future__ import annotations
 
@@ -14,8 +14,13 @@ from medvlm.metrics.profiles import default
 from medvlm.models.paligemma.tokenizer import build_demo_tokenizer
 from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION, Record
 from medvlm.tasks import task_spec
-from medvlm.tasks.frame import NORMALIZED, PIXELS, box_from_frame, box_to_frame
-from medvlm.tasks.framing import answer_in_pixels, answers_in_pixels, frame_prompt, frame_target
+from medvlm.tasks.box_frame import NORMALIZED, PIXELS, box_from_frame, box_to_frame
+from medvlm.tasks.framed_answers import (
+    answer_in_pixels,
+    answers_in_pixels,
+    frame_prompt,
+    frame_target,
+)
 
 DET_Q = "Define the position of the lesion in this image using its bounding box coordinates."
 XYWH_Q = "Where is the lesion? Give the box as [x, y, width, height]."

@@ -8,7 +8,7 @@ from PIL import Image
 
 from medvlm.constrain.grammar import language
 from medvlm.constrain.jax_hook import ConstraintHook
-from medvlm.constrain.locations import LocationLanguage
+from medvlm.constrain.location_grammar import LocationLanguage
 from medvlm.constrain.torch_processor import ConstraintFactory
 from medvlm.constrain.vocab import sentencepiece_vocabulary
 from medvlm.data.synthetic.config import SyntheticConfig
@@ -23,14 +23,14 @@ from medvlm.models.medgemma.generate import generate_batch
 from medvlm.models.paligemma.config import tiny
 from medvlm.models.paligemma.decode import Decoder, decode_text
 from medvlm.models.paligemma.inputs import prompt_text
-from medvlm.models.paligemma.locations import decode_locations
+from medvlm.models.paligemma.location_tokens import decode_locations
 from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.params import flatten, init_params, unflatten
 from medvlm.models.paligemma.tokenizer import build_demo_tokenizer
 from medvlm.records import DETECTION, INSTANCE_DETECTION, TASK_TYPES, Record
 from medvlm.records import normalise_task_type as canonical
 from medvlm.tasks import task_spec
-from medvlm.tasks.frame import PIXELS
+from medvlm.tasks.box_frame import PIXELS
 
 BUDGET = 40
 FILES = plan_tree(SyntheticConfig(seed=5, train_images_per_dataset=2, val_images_per_dataset=1))

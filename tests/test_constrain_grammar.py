@@ -21,7 +21,7 @@ from medvlm.models.paligemma.tokenizer import EOS, build_demo_tokenizer
 from medvlm.records import DETECTION, MULTI_LABEL, REPORT_GENERATION, TASK_TYPES
 from medvlm.records import normalise_task_type as canonical
 from medvlm.tasks import task_spec
-from medvlm.tasks.frame import NORMALIZED, PIXELS
+from medvlm.tasks.box_frame import NORMALIZED, PIXELS
 
 FILES = plan_tree(SyntheticConfig(seed=3, train_images_per_dataset=4, val_images_per_dataset=2))
 CASES = [(canonical(e["TaskType"]), e["Question"], e["Answer"]) for f in FILES for e in f.entries]

@@ -21,7 +21,7 @@ from medvlm.metrics.crimson import (
     read_evaluation,
     score_judge_outputs,
 )
-from medvlm.plan import check_judges
+from medvlm.run_checks import check_judges
 from tests.support.cli import run_medvlm
 from tests.support.snakemake_runner import run_snakemake, tiny_runs_config
 from tests.support.tiny_lm import build_tiny_causal_lm, build_tiny_gemma3_judge
@@ -244,7 +244,7 @@ def test_prompt_places_the_reports_as_they_are():
 
 
 def test_importing_crimson_does_not_import_torch():
-    code = "import sys, medvlm.metrics.crimson, medvlm.plan; print('torch' in sys.modules)"
+    code = "import sys, medvlm.metrics.crimson, medvlm.run_checks; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

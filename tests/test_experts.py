@@ -13,8 +13,8 @@ from medvlm.config import ConfigError, validate_config
 from medvlm.io import read_jsonl
 from medvlm.models.base import get_family
 from medvlm.models.experts import EXPERTS_FILE, SHARED, Experts, GroupBatches, split_experts
-from medvlm.plan import checked_runs
 from medvlm.records import CLASSIFICATION, REGRESSION
+from medvlm.run_checks import checked_runs
 from medvlm.settings import SettingError, from_mapping
 from tests.support.medgemma_data import colour_split, demo_texts
 from tests.support.snakemake_runner import run_snakemake, tiny_runs_config
@@ -187,8 +187,8 @@ def pg_run(demo, **train):
 
 
 def test_paligemma_step_moves_the_shared_and_the_batch_groups_adapter_only(colours, pg_demo):
+    from medvlm.models.paligemma.batches import Batcher, BatchOrder
     from medvlm.models.paligemma.checkpoint import checkpoint_files, load_params
-    from medvlm.models.paligemma.examples import Batcher, BatchOrder
     from medvlm.models.paligemma.loading import model_config
     from medvlm.models.paligemma.model import PaliGemma
     from medvlm.models.paligemma.settings import PaliGemmaRun

@@ -20,7 +20,7 @@ from medvlm.models.medgemma.predict import predict, task_batches
 from medvlm.models.medgemma.settings import MedGemmaRun
 from medvlm.models.medgemma.train import build_trainer
 from medvlm.records import CLASSIFICATION, REGRESSION
-from medvlm.tasks.frame import PIXELS
+from medvlm.tasks.box_frame import PIXELS
 from tests.support.medgemma_data import QUESTION, colour_split, demo_texts
 
 

@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from medvlm.io import read_jsonl
 from medvlm.models.base import TRAIN_LOG_COLUMNS
-from medvlm.models.keep import score_answers
+from medvlm.models.best_weights import score_answers
 from medvlm.models.medgemma.checkpoints import last_complete_checkpoint
 from medvlm.models.medgemma.demo_model import build_demo_model
 from medvlm.models.medgemma.predict import predict

@@ -19,8 +19,8 @@ from medvlm.data.mixture import (
     mixture_order,
 )
 from medvlm.models.base import TRAIN_LOG_COLUMNS, get_family
-from medvlm.plan import checked_runs
 from medvlm.records import CLASSIFICATION, REGRESSION
+from medvlm.run_checks import checked_runs
 from medvlm.settings import MixtureSettings, SettingError, from_mapping
 from tests.support.medgemma_data import colour_split, demo_texts
 from tests.support.snakemake_runner import tiny_runs_config
@@ -183,7 +183,7 @@ def colours(tmp_path_factory):
 def test_paligemma_default_order_is_the_epoch_permutation(colours):
     """Without a mixture the batches are today's: epoch e's seeded permutation
     ``default_rng([seed, e])``, cut into whole batches, the last partial one left out."""
-    from medvlm.models.paligemma.examples import BatchOrder
+    from medvlm.models.paligemma.batches import BatchOrder
     from medvlm.models.paligemma.settings import TrainSettings
 
     _, train, _ = colours
@@ -205,7 +205,7 @@ def read_csv(path):
 
 
 def test_paligemma_trains_on_the_mixture_and_logs_the_groups(colours):
-    from medvlm.models.paligemma.examples import BatchOrder
+    from medvlm.models.paligemma.batches import BatchOrder
     from medvlm.models.paligemma.settings import PaliGemmaRun
 
     root, train, val = colours

@@ -12,7 +12,7 @@ from PIL import Image
 from medvlm.data.shards import build_shards
 from medvlm.io import read_jsonl, write_jsonl
 from medvlm.models.base import TRAIN_LOG_COLUMNS, SplitData, get_family
-from medvlm.models.keep import score_answers
+from medvlm.models.best_weights import score_answers
 from medvlm.models.paligemma.checkpoint import read_npz
 from medvlm.models.paligemma.resume import saved_steps
 from medvlm.models.paligemma.settings import PaliGemmaRun

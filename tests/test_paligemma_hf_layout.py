@@ -399,7 +399,7 @@ def test_write_hf_leaves_nothing_on_error(ours, sp_model, tmp_path):
 
 def planned(tmp_path, checkpoint, image_size=SIZE):
     from medvlm.config import validate_config
-    from medvlm.plan import checked_runs
+    from medvlm.run_checks import checked_runs
     from tests.support.snakemake_runner import tiny_runs_config
 
     config = tiny_runs_config(tmp_path)
@@ -581,7 +581,7 @@ def test_write_hf_takes_a_tokenizer_json(hf_folders, sp_model, tmp_path):
 NO_FRAMEWORK = """
 import json, sys
 from medvlm.config import validate_config
-from medvlm.plan import checked_runs
+from medvlm.run_checks import checked_runs
 config = json.loads(sys.argv[1])
 checked_runs(validate_config(config))
 print(json.dumps(sorted(m for m in ("jax", "flax", "torch", "transformers", "sentencepiece",

@@ -60,7 +60,8 @@ def run_schema(schema: dict | None = None) -> dict:
 def validate_config(config: dict, schema_path: str | Path = SCHEMA_PATH) -> dict:
     """Fill defaults into ``config`` in place and check it; raise :class:`ConfigError` naming
     the first offending key. Names that become paths (external predictions, data sets) are
-    checked by :func:`medvlm.names.check_name`; runs in depth by :func:`medvlm.plan.checked_runs`.
+    checked by :func:`medvlm.names.check_name`; runs in depth by
+    :func:`medvlm.run_checks.checked_runs`.
     Returns the same dict for convenience."""
     errors = schema_errors(config, load_schema(schema_path))
     if errors:

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from medvlm.records import CLASSIFICATION, COUNTING, MULTI_LABEL, REGRESSION, TASK_TYPES
-from medvlm.tasks.frame import FRAMES, NORMALIZED
+from medvlm.tasks.box_frame import FRAMES, NORMALIZED
 
 # New tokens for the short answers (labels and numbers), the same in both families; each adds
 # its own budgets for boxes and reports, whose length depends on the tokenizer.
 SHORT_ANSWER_TOKENS = {CLASSIFICATION: 24, MULTI_LABEL: 64, COUNTING: 12, REGRESSION: 16}
-SELECT = ("score", "loss", "final")  # train.select: see medvlm.models.keep
+SELECT = ("score", "loss", "final")  # train.select: see medvlm.models.best_weights
 REPORT_TO = ("tensorboard",)  # train.report_to: see medvlm.models.curves
 EXPERTS_BY_TASK = "task_type"  # train.experts: one adapter per task type (medvlm.models.experts)
 
@@ -254,11 +254,11 @@ class SharedTrainSettings(Settings):
     val_every: validation every this many updates, and after the last (50): the loss and, with
         ``select: score``, the selection score of decoded answers.
     val_examples: validate on a fixed, seeded sample of this many validation questions, the task
-        types taking turns (:func:`medvlm.models.keep.validation_sample`); null = all.
-    select: which weights the run keeps as ``best`` (:mod:`medvlm.models.keep`): "score" (the
-        highest selection score of the decoded validation sample, ties to the lower loss),
-        "loss" (the lowest validation loss) or "final" (the last weights).
-    box_frame: the frame of JSON box targets and answers (:mod:`medvlm.tasks.frame`):
+        types taking turns (:func:`medvlm.models.best_weights.validation_sample`); null = all.
+    select: which weights the run keeps as ``best`` (:mod:`medvlm.models.best_weights`):
+        "score" (the highest selection score of the decoded validation sample, ties to the lower
+        loss), "loss" (the lowest validation loss) or "final" (the last weights).
+    box_frame: the frame of JSON box targets and answers (:mod:`medvlm.tasks.box_frame`):
         "normalized" (integers 0 to 1000 across the image as the model sees it) or "pixels" (of
         the original image, which the model does not see); answers go back to original pixels
         before anything scores them. PaliGemma's location tokens, where on, replace it.

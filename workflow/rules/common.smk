@@ -9,7 +9,7 @@ from medvlm.data.flare import questions_digest
 from medvlm.models.base import run_settings
 from medvlm.models.export import exported_runs
 from medvlm.models.launch import slurm_resources
-from medvlm.plan import check_judges, checked_runs
+from medvlm.run_checks import check_judges, checked_runs
 from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION, TASK_TYPES
 from medvlm.runs import family_run, training_slice
 

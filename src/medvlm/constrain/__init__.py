@@ -5,5 +5,5 @@
 - :mod:`.matchers`: per-row llguidance matchers and the token masks of a batch.
 - :mod:`.boxorder`: corner order inside boxes, which grammars leave open.
 - :mod:`.jax_hook` (PaliGemma) and :mod:`.torch_processor` (MedGemma): the families' hooks.
-- :mod:`.locations`: PaliGemma's ``<locNNNN>`` answer language.
+- :mod:`.location_grammar`: PaliGemma's ``<locNNNN>`` answer language.
 """

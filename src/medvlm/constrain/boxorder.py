@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from medvlm.constrain.grammar import BOX_LENGTH, COORDINATE_DIGITS, LARGEST
-from medvlm.tasks.frame import PIXELS
+from medvlm.tasks.box_frame import PIXELS
 
 _BOX_START = re.compile(r"\[(?=\d)")
 _WINDOW = 2 * BOX_LENGTH + 8  # covers a token that closes one box and opens the next

@@ -29,15 +29,15 @@ from medvlm.records import (
     REPORT_GENERATION,
 )
 from medvlm.tasks import task_spec
+from medvlm.tasks.box_frame import NORMALIZED, NORMALIZED_MAX, PIXELS, check_frame
 from medvlm.tasks.boxes import declares_xywh
-from medvlm.tasks.frame import NORMALIZED, NORMALIZED_MAX, PIXELS, check_frame
 from medvlm.tasks.multi_label import answer_separator
 from medvlm.tasks.options import lettered_options, offered_labels
 
 COORDINATE_DIGITS = 4  # pixel coordinates up to 9999, normalised ones up to 1000
 BOX_LENGTH = 2 + 4 * COORDINATE_DIGITS + 3 * 2  # "[dddd, dddd, dddd, dddd]"
 ID_LENGTH = 4  # instance ids such as "1".."22", "X", "Y"
-# A box coordinate in each frame (medvlm.tasks.frame): whole pixels, or 0..NORMALIZED_MAX.
+# A box coordinate in each frame (medvlm.tasks.box_frame): whole pixels, or 0..NORMALIZED_MAX.
 NUMBERS = {
     PIXELS: f"/0|[1-9][0-9]{{0,{COORDINATE_DIGITS - 1}}}/",
     NORMALIZED: f"/0|[1-9][0-9]{{0,{len(str(NORMALIZED_MAX)) - 2}}}|{NORMALIZED_MAX}/",
@@ -63,7 +63,7 @@ class TaskLanguage:
     """The output language of one question: ``grammar(budget)`` gives its Lark text.
 
     corners: the language writes corner boxes whose order :mod:`.boxorder` must enforce.
-    frame: the box frame of detection answers (:mod:`medvlm.tasks.frame`).
+    frame: the box frame of detection answers (:mod:`medvlm.tasks.box_frame`).
     """
 
     task: str

@@ -11,7 +11,7 @@ from medvlm.constrain.grammar import TaskLanguage, language
 from medvlm.constrain.matchers import BatchConstraint
 from medvlm.constrain.vocab import Vocabulary, hf_vocabulary
 from medvlm.records import Record
-from medvlm.tasks.frame import PIXELS
+from medvlm.tasks.box_frame import PIXELS
 
 END_OF_TURN = "<end_of_turn>"
 

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # ``train_log.csv``, which both families write into a run's output and the loss plot reads: one
 # row per logged update; a cell is empty where that value was not measured at that step.
 TRAIN_LOG = "train_log.csv"
-# val_score: the selection score of the decoded validation sample (medvlm.models.keep).
+# val_score: the selection score of the decoded validation sample (medvlm.models.best_weights).
 TRAIN_LOG_COLUMNS = ("step", "loss", "val_loss", "val_score", "lr", "examples_per_s")
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from medvlm.models.base import get_family
 from medvlm.records import Record, read_records
-from medvlm.tasks.frame import FRAMES
-from medvlm.tasks.framing import BOX_TASKS, frame_prompt, frame_target
+from medvlm.tasks.box_frame import FRAMES
+from medvlm.tasks.framed_answers import BOX_TASKS, frame_prompt, frame_target
 
 
 def vocab_texts(records: list[Record]) -> list[str]:

@@ -112,7 +112,7 @@ def _scores_markdown(name: str, scores: Path) -> str:
 
 def _inputs_markdown(family: str, train, image_size: int) -> list[str]:
     """How the run put questions and images to the model, so a server can do the same."""
-    from medvlm.tasks.framing import BOX_TASKS, frame_prompt
+    from medvlm.tasks.framed_answers import BOX_TASKS, frame_prompt
 
     template = getattr(train, "prompt_template", "{prompt}")
     location_tokens = getattr(train, "location_tokens", False)

@@ -4,8 +4,9 @@
 The log's columns are :data:`medvlm.models.base.TRAIN_LOG_COLUMNS`; a cell is empty where that
 value was not measured at that step (validation runs every few steps; a row may also carry only
 a validation loss). Empty cells are left out of the curve, never drawn as zero. The selection
-score (``val_score``, 0 to 1, higher is better; :mod:`medvlm.models.keep`) goes on its own axis
-on the right, so the two can be read side by side: the loss may rise while the answers improve.
+score (``val_score``, 0 to 1, higher is better; :mod:`medvlm.models.best_weights`) goes on its
+own axis on the right, so the two can be read side by side: the loss may rise while the answers
+improve.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ box four finite numbers in order (``x1 <= x2``, ``y1 <= y2``; or non-negative wi
 from __future__ import annotations
 
 from medvlm.records import DETECTION
+from medvlm.tasks.box_frame import PIXELS, units
 from medvlm.tasks.boxes import (
     Box,
     box_shape,
@@ -21,7 +22,6 @@ from medvlm.tasks.boxes import (
     format_box,
     is_box_json,
 )
-from medvlm.tasks.frame import PIXELS, units
 from medvlm.tasks.text import load_json
 
 

@@ -22,6 +22,7 @@ import math
 from typing import Any
 
 from medvlm.records import INSTANCE_DETECTION
+from medvlm.tasks.box_frame import PIXELS, units
 from medvlm.tasks.boxes import (
     Box,
     RawBox,
@@ -34,7 +35,6 @@ from medvlm.tasks.boxes import (
     label_of,
     output_text,
 )
-from medvlm.tasks.frame import PIXELS, units
 from medvlm.tasks.scanner import Obj, scan
 from medvlm.tasks.text import load_json
 

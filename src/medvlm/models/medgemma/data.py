@@ -17,7 +17,7 @@ from PIL import Image
 
 from medvlm.models.base import SplitData
 from medvlm.records import Record
-from medvlm.tasks.framing import frame_prompt, frame_target
+from medvlm.tasks.framed_answers import frame_prompt, frame_target
 
 
 def prompt_messages(record: Record, n_images: int, frame: str) -> list[dict]:

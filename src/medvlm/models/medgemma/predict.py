@@ -14,8 +14,8 @@ from tqdm import tqdm
 
 from medvlm.metrics.selection import Selection
 from medvlm.models.base import SplitData
+from medvlm.models.best_weights import score_answers
 from medvlm.models.experts import Experts
-from medvlm.models.keep import score_answers
 from medvlm.models.medgemma.data import batch_images
 from medvlm.models.medgemma.experts import activate, load_experts
 from medvlm.models.medgemma.generate import LogitsProcessorFactory, generate_batch
@@ -28,7 +28,7 @@ from medvlm.models.medgemma.model import (
 from medvlm.models.medgemma.settings import MedGemmaRun
 from medvlm.predictions import write_predictions
 from medvlm.records import Record
-from medvlm.tasks.framing import answers_in_pixels
+from medvlm.tasks.framed_answers import answers_in_pixels
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def pixel_answers(records: Sequence[Record], raw: dict[str, str], frame: str) ->
 class ValidationScorer:
     """Answers a fixed validation sample with the model being trained (with ``experts``,
     each question with its group's adapters) and scores the answers
-    (:mod:`medvlm.models.keep`); the model goes back to training mode afterwards."""
+    (:mod:`medvlm.models.best_weights`); the model goes back to training mode afterwards."""
 
     def __init__(
         self,

@@ -2,7 +2,7 @@
 
 Only the answer tokens carry loss (prompt/completion examples, see :mod:`.data`). Writes to
 ``out_dir``: ``final/`` and ``best/`` (LoRA adapters; ``best`` is the one ``train.select`` keeps,
-see :mod:`medvlm.models.keep`), ``train_log.csv``.
+see :mod:`medvlm.models.best_weights`), ``train_log.csv``.
 Resume state (trainer checkpoints and the best adapter so far) lives in ``resume_dir`` under the
 run's training fingerprint (:mod:`medvlm.models.base`) until the outputs are complete; rerunning
 after a kill continues from its last complete checkpoint. Every update passes the divergence
@@ -33,8 +33,8 @@ from medvlm.models.base import (
     release_resume_dir,
     training_fingerprint,
 )
+from medvlm.models.best_weights import Candidate, is_better, validation_sample
 from medvlm.models.curves import TENSORBOARD
-from medvlm.models.keep import Candidate, is_better, validation_sample
 from medvlm.models.medgemma.checkpoints import (
     MarkComplete,
     copy_dir,
@@ -62,7 +62,7 @@ BEST_INFO = "best.json"
 
 
 class KeepBest(TrainerCallback):
-    """Keeps the adapter ``train.select`` picks (:mod:`medvlm.models.keep`) in ``best_dir``.
+    """Keeps the adapter ``train.select`` picks (:mod:`medvlm.models.best_weights`) in ``best_dir``.
 
     With ``select: score`` every evaluation also answers the validation sample with ``scorer``
     and writes the selection score into the log history next to the validation loss, and the

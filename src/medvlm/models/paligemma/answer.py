@@ -10,16 +10,16 @@ from collections.abc import Callable, Sequence
 from tqdm import tqdm
 
 from medvlm.metrics.selection import Selection
+from medvlm.models.best_weights import score_answers
 from medvlm.models.experts import Experts
-from medvlm.models.keep import score_answers
+from medvlm.models.paligemma.batches import prompt_of
 from medvlm.models.paligemma.decode import Decoder, decode_text
-from medvlm.models.paligemma.examples import prompt_of
 from medvlm.models.paligemma.inputs import batch_images, prompt_text
-from medvlm.models.paligemma.locations import LOC_TASKS, answers_from_locations
+from medvlm.models.paligemma.location_tokens import LOC_TASKS, answers_from_locations
 from medvlm.models.paligemma.settings import PaliGemmaRun, TrainSettings
 from medvlm.models.paligemma.tokenizer import Tokenizer
 from medvlm.records import Record
-from medvlm.tasks.framing import answers_in_pixels
+from medvlm.tasks.framed_answers import answers_in_pixels
 
 
 class RoutedWeights:
@@ -44,7 +44,7 @@ def output_languages(records: Sequence[Record], tokenizer: Tokenizer, ts: TrainS
     """The output language of each record: location tokens for detection when the run trains
     them, else the task's language with boxes in the run's frame."""
     from medvlm.constrain.grammar import language
-    from medvlm.constrain.locations import LocationLanguage
+    from medvlm.constrain.location_grammar import LocationLanguage
 
     return [
         LocationLanguage(r.task, r.question, tokenizer.loc_offset)

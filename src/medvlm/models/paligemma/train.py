@@ -1,8 +1,8 @@
 """Fine-tuning: a sharded, jitted train step, validation, best/final weights, resume.
 
 ``out_dir`` gets ``final.npz``, ``best.npz`` (the weights ``train.select`` keeps, see
-:mod:`medvlm.models.keep`) and ``train_log.csv``; the resume state and the best weights so far
-live in ``resume_dir`` until the run ends. Whether that state belongs to this training is
+:mod:`medvlm.models.best_weights`) and ``train_log.csv``; the resume state and the best weights
+so far live in ``resume_dir`` until the run ends. Whether that state belongs to this training is
 decided before (:func:`medvlm.models.base.claim_resume_dir`).
 
 The losses and gradient norms stay on the device until a log row, a validation or a save needs
@@ -35,6 +35,7 @@ from medvlm.models.base import (
     training_fingerprint,
     write_train_log,
 )
+from medvlm.models.best_weights import Candidate, is_better, validation_sample
 from medvlm.models.curves import (
     EVAL_LOSS,
     EXAMPLES_PER_S,
@@ -47,8 +48,8 @@ from medvlm.models.curves import (
 )
 from medvlm.models.divergence import DivergenceGuard
 from medvlm.models.experts import Experts, split_experts
-from medvlm.models.keep import Candidate, is_better, validation_sample
 from medvlm.models.paligemma.answer import RoutedWeights, ValidationScorer
+from medvlm.models.paligemma.batches import Batcher, BatchOrder
 from medvlm.models.paligemma.checkpoint import (
     CONFIG_NAME,
     checkpoint_files,
@@ -59,7 +60,6 @@ from medvlm.models.paligemma.checkpoint import (
 )
 from medvlm.models.paligemma.decode import Decoder
 from medvlm.models.paligemma.distributed import ProcessRows, barrier, is_main, to_host
-from medvlm.models.paligemma.examples import Batcher, BatchOrder
 from medvlm.models.paligemma.loading import check_image_size, model_config
 from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.optim import trainable_and_frozen

@@ -5,8 +5,8 @@ import json
 import pytest
 from PIL import Image
 
-from medvlm.models.paligemma.examples import target_of
-from medvlm.models.paligemma.locations import (
+from medvlm.models.paligemma.batches import target_of
+from medvlm.models.paligemma.location_tokens import (
     answers_from_locations,
     box_tokens,
     decode_locations,
@@ -15,8 +15,8 @@ from medvlm.models.paligemma.locations import (
 )
 from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION, Record
 from medvlm.tasks import task_spec
-from medvlm.tasks.frame import NORMALIZED, PIXELS
-from medvlm.tasks.framing import image_size
+from medvlm.tasks.box_frame import NORMALIZED, PIXELS
+from medvlm.tasks.framed_answers import image_size
 
 QUESTION = "Define the position of the lesion in this image using its bounding box coordinates."
 XYWH = "Give the box of the lesion as [x, y, width, height]."

@@ -11,7 +11,7 @@ import yaml
 
 from medvlm.config import ConfigError, load_schema, validate_config
 from medvlm.models.base import FAMILY_NAMES
-from medvlm.plan import checked_runs
+from medvlm.run_checks import checked_runs
 from medvlm.runs import Origin
 from tests.support.snakemake_runner import REPO, run_snakemake, tiny_runs_config
 

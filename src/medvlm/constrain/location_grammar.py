@@ -1,6 +1,6 @@
 """PaliGemma's location-token answers (``<loc..>`` x4, a label, ``" ; "`` between objects) as
 an output language, for runs that train detection targets in that syntax
-(:mod:`medvlm.models.paligemma.locations`).
+(:mod:`medvlm.models.paligemma.location_tokens`).
 
 Budget units as in :mod:`.grammar`: a location token is one unit, text one per byte. The
 order of the four locations is left open: decoding sorts the corners.
@@ -14,7 +14,7 @@ from medvlm.constrain.grammar import ID_LENGTH
 from medvlm.records import DETECTION, INSTANCE_DETECTION
 
 NUM_LOC = 1024
-DETECTION_LABEL = "object"  # medvlm.models.paligemma.locations.DETECTION_LABEL
+DETECTION_LABEL = "object"  # medvlm.models.paligemma.location_tokens.DETECTION_LABEL
 SEPARATOR_UNITS = 3  # " ; "
 
 

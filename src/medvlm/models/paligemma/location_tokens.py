@@ -19,9 +19,9 @@ from collections.abc import Sequence
 
 from medvlm.records import DETECTION, Record
 from medvlm.tasks import task_spec
+from medvlm.tasks.box_frame import Size
 from medvlm.tasks.boxes import Box
-from medvlm.tasks.frame import Size
-from medvlm.tasks.framing import BOX_TASKS, record_size, written_answer
+from medvlm.tasks.framed_answers import BOX_TASKS, record_size, written_answer
 
 LOC_TASKS = BOX_TASKS
 NUM_LOC = 1024

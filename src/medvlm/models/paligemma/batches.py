@@ -10,11 +10,11 @@ import numpy as np
 from medvlm.data.mixture import MixtureOrder, mixture_order
 from medvlm.models.experts import Experts, GroupBatches
 from medvlm.models.paligemma.inputs import batch_images, training_text
-from medvlm.models.paligemma.locations import LOC_TASKS, location_target
+from medvlm.models.paligemma.location_tokens import LOC_TASKS, location_target
 from medvlm.models.paligemma.settings import TrainSettings
 from medvlm.models.paligemma.tokenizer import Tokenizer
 from medvlm.records import Record
-from medvlm.tasks.framing import frame_prompt, frame_target, record_size
+from medvlm.tasks.framed_answers import frame_prompt, frame_target, record_size
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""Detection answers in a run's box frame (:mod:`.frame`): prompt, training target, and the
+"""Detection answers in a run's box frame (:mod:`.box_frame`): prompt, training target, and the
 model's output converted back to pixels of the original image before anything parses or scores
 it.
 
@@ -25,8 +25,8 @@ from PIL import Image
 
 from medvlm.records import DETECTION, INSTANCE_DETECTION, Record
 from medvlm.tasks import task_spec
+from medvlm.tasks.box_frame import PIXELS, Size, box_from_frame, box_to_frame, check_frame
 from medvlm.tasks.boxes import Box, RawBox, declares_xywh, format_box
-from medvlm.tasks.frame import PIXELS, Size, box_from_frame, box_to_frame, check_frame
 
 BOX_TASKS = (DETECTION, INSTANCE_DETECTION)
 

@@ -1,4 +1,5 @@
-"""Which weights a training run keeps (medvlm.models.keep): the validation sample and the rule."""
+"""Which weights a training run keeps (medvlm.models.best_weights): the validation sample and
+the rule."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from medvlm.models.keep import Candidate, is_better, score_answers, validation_sample
+from medvlm.models.best_weights import Candidate, is_better, score_answers, validation_sample
 from medvlm.records import Record
 
 
