@@ -540,3 +540,29 @@ def test_command_line(tmp_path, capsys):
         assert image.size == (80, 60)
     with pytest.raises(SystemExit):
         cli_main(["--root", str(tmp_path), "--image-size", "big"])
+
+
+def test_an_unbalanced_tree_has_more_images_of_the_named_data_set(tmp_path):
+    """train_images_by_dataset: the named data set gets its own count of training images, the
+    first of which are the balanced tree's; the other data sets and the validation split keep
+    their content."""
+    balanced = SyntheticConfig(seed=4, train_images_per_dataset=2, val_images_per_dataset=1,
+                               datasets=("chromosome", "CMMD"))  # fmt: skip
+    unbalanced = dataclasses.replace(balanced, train_images_by_dataset={"chromosome": 7})
+    write_synthetic_tree(tmp_path / "b", balanced)
+    write_synthetic_tree(tmp_path / "u", unbalanced)
+
+    def answers(tree, name, split):
+        return [entry["Answer"] for entry in questions(tmp_path / tree, name, split)[0]]
+
+    def images(tree, name):
+        return len(list(questions(tmp_path / tree, name)[1].joinpath("imagesTr").iterdir()))
+
+    assert (images("b", "chromosome"), images("u", "chromosome")) == (2, 7)
+    assert images("u", "CMMD") == 2
+    big = answers("u", "chromosome", "train")
+    assert big[:4] == answers("b", "chromosome", "train") and len(big) == 14
+    for name, split in (("CMMD", "train"), ("CMMD", "val"), ("chromosome", "val")):
+        assert answers("u", name, split) == answers("b", name, split)
+    with pytest.raises(ValueError, match="train_images_by_dataset"):
+        dataclasses.replace(balanced, train_images_by_dataset={"endo": 3})

@@ -21,6 +21,9 @@ class SyntheticConfig:
     image_size: tuple[int, int] | None = None  # (width, height); None = varied, 48..160 px
     image_format: str | None = None  # "png" / "jpeg" for every image; None = per data set
     datasets: tuple[str, ...] | None = None  # a subset of DATASETS by name; None = all
+    # Training images of named data sets instead of train_images_per_dataset (an unbalanced tree:
+    # {"chromosome": 2500}); held as sorted (name, count) pairs so the config stays hashable.
+    train_images_by_dataset: tuple[tuple[str, int], ...] | None = None
 
     def __post_init__(self):
         # Lists (from YAML or JSON) become tuples, so the config stays hashable and comparable.
@@ -28,6 +31,9 @@ class SyntheticConfig:
             object.__setattr__(self, "image_size", tuple(self.image_size))
         if isinstance(self.datasets, list):
             object.__setattr__(self, "datasets", tuple(self.datasets))
+        if isinstance(self.train_images_by_dataset, dict):
+            pairs = tuple(sorted(self.train_images_by_dataset.items()))
+            object.__setattr__(self, "train_images_by_dataset", pairs)
         self._validate()
 
     def _validate(self) -> None:
@@ -58,12 +64,31 @@ class SyntheticConfig:
             if unknown or not self.datasets or not isinstance(self.datasets, tuple):
                 names = ", ".join(spec.name for spec in DATASETS)
                 fail("datasets", f"None or a non-empty list of data set names ({names})")
+        if self.train_images_by_dataset is not None:
+            chosen = self.datasets or tuple(spec.name for spec in DATASETS)
+            if not all(
+                isinstance(pair, tuple)
+                and len(pair) == 2
+                and pair[0] in chosen
+                and _is_int(pair[1])
+                and pair[1] >= 1
+                for pair in self.train_images_by_dataset
+            ):
+                fail(
+                    "train_images_by_dataset", "a mapping of the tree's data sets to integers >= 1"
+                )
+
+    def train_images(self, dataset: str) -> int:
+        """The number of training images of ``dataset``."""
+        return dict(self.train_images_by_dataset or ()).get(dataset, self.train_images_per_dataset)
 
     def as_dict(self) -> dict:
         data = asdict(self)
         for key in ("image_size", "datasets"):
             if data[key] is not None:
                 data[key] = list(data[key])
+        if data["train_images_by_dataset"] is not None:
+            data["train_images_by_dataset"] = dict(data["train_images_by_dataset"])
         return data
 
 

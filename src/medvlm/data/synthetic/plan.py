@@ -109,13 +109,13 @@ def plan_file(
 def plan_tree(config: SyntheticConfig) -> list[QuestionsFile]:
     """Every questions file of the tree, data sets in ``DATASETS`` order, in ``SPLITS`` order."""
     names = config.datasets or tuple(spec.name for spec in DATASETS)
-    counts = (
-        config.train_images_per_dataset,
-        config.val_images_per_dataset,
-        config.hidden_images_per_dataset,
-    )
     files = []
     for spec in (spec for spec in DATASETS if spec.name in names):
+        counts = (
+            config.train_images(spec.name),
+            config.val_images_per_dataset,
+            config.hidden_images_per_dataset,
+        )
         first = 0
         for split, count in zip(SPLITS, counts, strict=True):
             if count:
