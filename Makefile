@@ -13,7 +13,7 @@ CHROMIUM ?= chromium
 # (src/medvlm/numerics.py says why; it prints NAME=VALUE lines with the standard library alone).
 $(foreach setting,$(shell $(PYTHON) src/medvlm/numerics.py),$(eval export $(setting)))
 
-.PHONY: demo test lint dag report-screenshot readme demo-check learn lock
+.PHONY: demo test lint dag report-screenshot readme demo-check learn learn-tasks learn-levers lock
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,14 +50,26 @@ demo-check: demo
 	$(VENV)/bin/python -m medvlm.demo_check --readme README.md --tables results/tables/test \
 	  --config config/config.yaml
 
-## learn: the learnability benchmark (config/learnability.yaml) from scratch: larger tiny models
-## of both families on a bigger synthetic tree, trained vs untrained for every task type; writes
-## its table into BENCHMARKS.md (at most 40 min on 2 cores; not part of CI)
-learn: $(STAMP)
+## learn: the learnability benchmark from scratch, both halves writing their tables into
+## BENCHMARKS.md (not part of CI): config/learnability.yaml, larger tiny models of both families
+## on a bigger synthetic tree, trained vs untrained for every task type; config/levers.yaml,
+## the levers of issue 21 (data mixture, per-task experts, instance detection) on an unbalanced
+## tree, each against its baseline on the same budget
+LEVERS := [{"lever": "mixture T=3", "run": "pg_mixture", "baseline": "pg_uniform", "skip_datasets": ["chromosome"]}, {"lever": "experts", "run": "pg_experts", "baseline": "pg_lora"}, {"lever": "instance detection", "run": "pg_uniform", "baseline": "pg_untrained", "skip_datasets": ["BUSI-det", "boneresorption", "chestdr", "neurips22cell"]}]
+learn: learn-tasks learn-levers
+
+learn-tasks: $(STAMP)
 	start=$$(date +%s) && \
 	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/learnability.yaml --forceall && \
 	$(VENV)/bin/python benchmarks/learning.py --config config/learnability.yaml \
 	  --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block learnability
+
+learn-levers: $(STAMP)
+	start=$$(date +%s) && \
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/levers.yaml --forceall && \
+	$(VENV)/bin/python benchmarks/learning.py --config config/levers.yaml --levers '$(LEVERS)' \
+	  --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block levers \
+	  --out benchmarks/out/levers.json
 
 ## test: linters, then the whole test suite
 test: lint

@@ -31,3 +31,31 @@ def test_the_learnability_config_plans_only_its_own_runs():
     assert jobs["train"] == 2 and jobs["predict"] == 4  # not the demo's runs as well
     assert "paligemma_tiny" not in result.stdout + result.stderr
     assert "results/learnability/synthetic" in result.stdout
+
+
+def test_the_levers_config_plans_its_runs_on_an_unbalanced_tree():
+    """config/levers.yaml (`make learn-levers`): every lever's run beside its baseline on the
+    same budget, on a tree where chromosome has 10x the training images of the other data
+    sets."""
+    config = load_config(REPO / "config" / "levers.yaml")
+    synthetic = config["data"]["synthetic"]
+    assert synthetic["train_images_by_dataset"] == {
+        "chromosome": 10 * synthetic["train_images_per_dataset"]
+    }
+    runs = expand_runs(config["runs"], config["sweeps"])
+    trained = {name: run["train"] for name, run in runs.items() if not run["zero_shot"]}
+    budgets = {(train["steps"], train["batch_size"]) for train in trained.values()}
+    assert len(budgets) == 1
+    assert trained["pg_mixture"]["mixture"]["temperature"] >= 2
+    assert trained["pg_experts"]["experts"] == "task_type"
+    assert trained["pg_lora"]["lora_rank"] == trained["pg_experts"]["lora_rank"] > 0
+    result = subprocess.run(
+        [str(SNAKEMAKE), "-n", "--configfile", "config/levers.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    jobs = planned_jobs(result)
+    assert jobs["train"] == 4 and jobs["predict"] == 5
+    assert "results/levers/synthetic" in result.stdout

@@ -99,9 +99,11 @@ def test_records_use_their_image_size_from_the_file_header(tmp_path):
     record = _record(tmp_path, DETECTION, "[0, 0, 150, 100]")
     assert image_size(record.image_paths[0]) == (300, 200)
     # 150/300*1023 = 511.5 -> 512 (x); 100/200*1023 -> 512 (y)
-    assert target_of(record, True, NORMALIZED) == "<loc0000><loc0000><loc0512><loc0512> object"
-    assert target_of(record, False, PIXELS) == "[0, 0, 150, 100]"
-    assert target_of(record, False, NORMALIZED) == "[0, 0, 500, 500]"  # 150/300, 100/200
+    assert (
+        target_of(record, True, NORMALIZED, "id") == "<loc0000><loc0000><loc0512><loc0512> object"
+    )
+    assert target_of(record, False, PIXELS, "id") == "[0, 0, 150, 100]"
+    assert target_of(record, False, NORMALIZED, "id") == "[0, 0, 500, 500]"  # 150/300, 100/200
     other = _record(tmp_path, CLASSIFICATION, "A")
     outputs = ["<loc0000><loc0000><loc0512><loc0512> object", "<loc0001> A"]
     assert answers_from_locations([record, other], outputs) == ["[0, 0, 150, 100]", "<loc0001> A"]
@@ -113,3 +115,29 @@ def test_a_missing_image_leaves_the_answer_as_written(tmp_path, caplog):
     text = "<loc0000><loc0000><loc0512><loc0512> object"
     assert answers_from_locations([missing], [text]) == [text]
     assert "gone.png" in caplog.text
+
+
+def labels_and_tops(target: str) -> list[tuple[str, int]]:
+    """(id, top edge) of each object of a location-token target, in order."""
+    objects = [obj.rpartition(" ") for obj in target.split(" ; ")]
+    return [(label, tokens_box(locs, (1023, 1023))[1]) for locs, _, label in objects]
+
+
+def test_instance_order_by_id_or_in_reading_order():
+    answer = json.dumps({"2": [[10, 10, 50, 30]], "1": [[0, 40, 9, 50], [60, 40, 70, 50]]})
+    by_id = location_target(INSTANCE_DETECTION, answer, QUESTION, (1023, 1023), "id")
+    assert labels_and_tops(by_id) == [("1", 40), ("1", 40), ("2", 10)]
+    reading = location_target(INSTANCE_DETECTION, answer, QUESTION, (1023, 1023), "reading")
+    assert labels_and_tops(reading) == [("2", 10), ("1", 40), ("1", 40)]
+    # same top edge: the left one first, whatever its id
+    row = json.dumps({"1": [[0, 40, 9, 50], [60, 40, 70, 50]], "2": [[30, 40, 50, 50]]})
+    reading = location_target(INSTANCE_DETECTION, row, QUESTION, (1023, 1023), "reading")
+    assert [label for label, _ in labels_and_tops(reading)] == ["1", "2", "1"]
+    # the order is the target's only: both decode to the same answer
+    for text in (
+        by_id,
+        location_target(INSTANCE_DETECTION, answer, QUESTION, (1023, 1023), "reading"),
+    ):
+        assert decode_locations(INSTANCE_DETECTION, text, QUESTION, (1023, 1023)) == (
+            '{"1": [[0, 40, 9, 50], [60, 40, 70, 50]], "2": [[10, 10, 50, 30]]}'
+        )

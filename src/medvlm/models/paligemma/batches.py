@@ -24,23 +24,24 @@ def prompt_of(record: Record, template: str, frame: str) -> str:
     return template.format(prompt=frame_prompt(record, frame))
 
 
-def target_of(record: Record, location_tokens: bool, frame: str) -> str:
-    """The training target; detection boxes in location tokens when ``location_tokens``, else
-    JSON boxes in ``frame``."""
+def target_of(record: Record, location_tokens: bool, frame: str, instance_order: str) -> str:
+    """The training target; detection boxes in location tokens (instances in
+    ``instance_order``) when ``location_tokens``, else JSON boxes in ``frame``."""
     if location_tokens and record.task in LOC_TASKS:
-        return location_target(record.task, record.answer, record.question, record_size(record))
+        size = record_size(record)
+        return location_target(record.task, record.answer, record.question, size, instance_order)
     return frame_target(record, frame)
 
 
 def targets_of(
-    records: Sequence[Record], location_tokens: bool, frame: str
+    records: Sequence[Record], location_tokens: bool, frame: str, instance_order: str
 ) -> dict[str, str | None]:
     """Training target per uid; None (logged) when the task cannot read the reference answer
     (or, with location tokens or normalised boxes, the image size cannot be read)."""
     targets = {}
     for record in records:
         try:
-            targets[record.uid] = target_of(record, location_tokens, frame)
+            targets[record.uid] = target_of(record, location_tokens, frame, instance_order)
         except ValueError as error:
             log.warning("%s: no training target, left out of the loss (%s)", record.uid, error)
             targets[record.uid] = None
@@ -63,18 +64,19 @@ class Batcher:
         multi_image: str,
         location_tokens: bool,
         frame: str,
+        instance_order: str,
     ):
         self.tokenizer, self.loader = tokenizer, loader
         self.template, self.seqlen, self.multi_image = template, seqlen, multi_image
         self.records = {r.uid: r for r in loader.records}
         self.frame = frame
-        self.targets = targets_of(loader.records, location_tokens, frame)
+        self.targets = targets_of(loader.records, location_tokens, frame, instance_order)
         self.truncated = 0
 
     @classmethod
     def for_training(cls, tokenizer: Tokenizer, loader, settings: TrainSettings) -> Batcher:
         """The batcher of a loader under a run's training settings (template, seqlen,
-        multi-image layout, location-token targets, box frame)."""
+        multi-image layout, location-token targets and their instance order, box frame)."""
         return cls(
             tokenizer,
             loader,
@@ -83,6 +85,7 @@ class Batcher:
             settings.multi_image,
             settings.location_tokens,
             settings.box_frame,
+            settings.instance_order,
         )
 
     def __call__(self, uids: Sequence[str], rows: int) -> dict:

@@ -7,7 +7,12 @@ sits at ``x * S / w`` and its location is ``round(x / w * 1023)``: only the orig
 matters, read from the image file's header (no pixels decoded).
 
 Detection objects are labelled :data:`DETECTION_LABEL`; instance-detection objects with their
-id. Decoding goes back to pixel corner boxes in the original frame, written as the task's own
+id, in the order ``train.instance_order`` names: ``"id"`` (the reference's order: by id, boxes of
+one id as written) or ``"reading"`` (top edge, then left edge, whatever the ids): with reading
+order the next object is the next one a scan of the image meets, not the one with the next id,
+which a model can only find after comparing the colours of every object.
+
+Decoding goes back to pixel corner boxes in the original frame, written as the task's own
 target text, which the task parser then reads like any other answer.
 """
 
@@ -54,13 +59,18 @@ def tokens_box(tokens: str, size: Size) -> Box:
     return (xs[0], ys[0], xs[1], ys[1])
 
 
-def location_target(task: str, answer: str, question: str, size: Size) -> str:
-    """The training target of a detection or instance-detection answer in location tokens."""
+def location_target(
+    task: str, answer: str, question: str, size: Size, instance_order: str = "id"
+) -> str:
+    """The training target of a detection or instance-detection answer in location tokens,
+    instances in ``instance_order`` (module docstring)."""
     parsed = task_spec(task).parse(task_spec(task).target(answer, question), question)
     if task == DETECTION:
         objects = [(box, DETECTION_LABEL) for box in parsed]
     else:
         objects = [(box, key) for key, boxes in parsed.items() for box in boxes]
+        if instance_order == "reading":
+            objects.sort(key=lambda labelled: (labelled[0][1], labelled[0][0]))
     return SEPARATOR.join(f"{box_tokens(box, size)} {label}" for box, label in objects)
 
 

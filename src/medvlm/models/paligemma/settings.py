@@ -37,6 +37,8 @@ TRAINABLE_PRESETS = {
     "full": r".*",
 }
 # LoRA's default targets: the attention einsums and the two MLP einsums of the LLM.
+# The orders of instance-detection objects in location-token targets (location_tokens.py).
+INSTANCE_ORDERS = ("id", "reading")
 LORA_TARGETS = (
     r"llm/layers/(attn/(q_einsum|kv_einsum|qkv_einsum|attn_vec_einsum)/w"
     r"|mlp/(gating_einsum|linear))"
@@ -79,6 +81,9 @@ class TrainSettings(SharedTrainSettings):
         (``<locYMIN><locXMIN><locYMAX><locXMAX> label``, objects joined by ``" ; "``), decoded
         back to pixel boxes of the original image before scoring (True; False: JSON boxes in
         ``box_frame``). Also read by predict.
+    instance_order: the order of instance-detection objects in location-token targets: "id"
+        (by id, as the reference writes them) or "reading" (top edge, then left edge; see
+        :mod:`.location_tokens`).
     fsdp_min_mib: tensors larger than this are split over the devices, smaller replicated (4).
     """
 
@@ -103,6 +108,7 @@ class TrainSettings(SharedTrainSettings):
     multi_image: str = "tile"
     final_softcap: float = 0.0
     location_tokens: bool = True
+    instance_order: str = "id"
     fsdp_min_mib: float = 4.0
 
     def validate(self) -> None:
@@ -112,6 +118,7 @@ class TrainSettings(SharedTrainSettings):
         for key in ("frozen_dtype", "trainable_dtype"):
             check_choice(getattr(self, key), DTYPES, key)
         check_choice(self.multi_image, ("tile", "concat"), "multi_image")
+        check_choice(self.instance_order, INSTANCE_ORDERS, "instance_order")
         check("{prompt}" in self.prompt_template, "prompt_template", "needs {prompt}")
         check(self.final_softcap >= 0, "final_softcap", "must not be negative (0 = off)")
         check(self.fsdp_min_mib >= 0, "fsdp_min_mib", "must not be negative")
