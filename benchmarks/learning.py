@@ -31,7 +31,7 @@ from medvlm.metrics.compare import compare_task
 from medvlm.metrics.pairing import pair
 from medvlm.metrics.profiles.default import score_task
 from medvlm.metrics.tables import HEADLINES
-from medvlm.records import DETECTION, TASK_TYPES
+from medvlm.records import TASK_TYPES, TaskType
 from medvlm.runs import expand_runs
 
 # The learnability targets of detection F1@0.5 per family (issue: boxes a model can see).
@@ -123,7 +123,7 @@ def markdown(comparisons: list[dict], targets: dict[str, float]) -> str:
             improvement, paired_ci = row["improvement"]
             above = paired_ci is not None and paired_ci[0] > 0
             target = ""
-            if task == DETECTION and family in targets:
+            if task == TaskType.DETECTION and family in targets:
                 reached = (row["trained"][0] or 0.0) >= targets[family]
                 target = f"{'met' if reached else 'MISSED'} (≥ {targets[family]})"
             lines.append(
