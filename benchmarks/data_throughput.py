@@ -38,7 +38,7 @@ from medvlm.data.loader import ShardLoader
 from medvlm.data.shards import build_shards
 from medvlm.data.synthetic import DATASETS, SyntheticConfig, write_synthetic_tree
 from medvlm.io import write_json, write_jsonl
-from medvlm.records import CLASSIFICATION, Record
+from medvlm.records import Record, TaskType
 
 SOURCE_SIZE = (800, 600)
 OUT = Path(__file__).parent / "out" / "data_throughput.json"
@@ -98,7 +98,7 @@ def bench_record(i: int, image: str) -> Record:
         split_folder="training",
         source_file="training/Xray/bench/bench_questions_train.json",
         entry_index=i,
-        task=CLASSIFICATION,
+        task=TaskType.CLASSIFICATION,
         task_raw="Classification",
         modality="xray",
         question="Question: which class? Options: A: normal B: abnormal",

@@ -36,14 +36,14 @@ from medvlm.metrics.compare import compare_task
 from medvlm.metrics.pairing import pair
 from medvlm.metrics.profiles.default import score_task
 from medvlm.metrics.tables import HEADLINES
-from medvlm.records import DETECTION, INSTANCE_DETECTION, TASK_TYPES
+from medvlm.records import TASK_TYPES, TaskType
 from medvlm.runs import expand_runs
 
 # The learnability targets of F1@0.5 per box task and family: detection (boxes a model can see)
 # and instance detection (at least one family above 0.3).
 DEFAULT_TARGETS = {
-    DETECTION: {"paligemma": 0.5, "medgemma": 0.3},
-    INSTANCE_DETECTION: {"paligemma": 0.3},
+    TaskType.DETECTION: {"paligemma": 0.5, "medgemma": 0.3},
+    TaskType.INSTANCE_DETECTION: {"paligemma": 0.3},
 }
 
 

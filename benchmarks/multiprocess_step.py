@@ -35,7 +35,7 @@ from medvlm.generated import write_block
 from medvlm.io import write_jsonl
 from medvlm.models.base import TRAIN_LOG, SplitData, get_family
 from medvlm.models.demo import build_demo_model
-from medvlm.records import CLASSIFICATION, Record
+from medvlm.records import Record, TaskType
 
 COLOURS = {"A": (220, 30, 30), "B": (30, 200, 40), "C": (30, 40, 220)}
 QUESTION = "Which colour is the square? A. red B. green C. blue"
@@ -61,8 +61,8 @@ def colour_split(root: Path, name: str, count: int, size: int) -> SplitData:
                 split_folder="training",
                 source_file="colours_questions.json",
                 entry_index=i,
-                task=CLASSIFICATION,
-                task_raw=CLASSIFICATION,
+                task=TaskType.CLASSIFICATION,
+                task_raw=TaskType.CLASSIFICATION,
                 modality="photo",
                 question=QUESTION,
                 answer=answer,

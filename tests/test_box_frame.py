@@ -12,7 +12,7 @@ from medvlm.constrain.vocab import sentencepiece_vocabulary
 from medvlm.metrics.items import Item
 from medvlm.metrics.profiles import default
 from medvlm.models.paligemma.tokenizer import build_demo_tokenizer
-from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION, Record
+from medvlm.records import Record, TaskType
 from medvlm.tasks import task_spec
 from medvlm.tasks.box_frame import NORMALIZED, PIXELS, box_from_frame, box_to_frame
 from medvlm.tasks.framed_answers import (
@@ -33,7 +33,7 @@ def image(tmp_path, size, name="img.png"):
     return str(path)
 
 
-def record(path, task=DETECTION, question=DET_Q, answer="[0, 0, 1, 1]", uid="u1"):
+def record(path, task=TaskType.DETECTION, question=DET_Q, answer="[0, 0, 1, 1]", uid="u1"):
     return Record(
         uid=uid,
         dataset="d",
@@ -81,7 +81,9 @@ def test_detection_target_round_trip_on_a_non_square_image(tmp_path):
     assert target == "[[125, 100, 525, 650], [625, 0, 1000, 1000]]"
     assert frame_target(rec, PIXELS) == "[[100, 60, 420, 390], [500, 0, 800, 600]]"
     back = answer_in_pixels(rec, target, NORMALIZED)
-    assert task_spec(DETECTION).parse(back, DET_Q) == task_spec(DETECTION).parse(rec.answer, DET_Q)
+    assert task_spec(TaskType.DETECTION).parse(back, DET_Q) == task_spec(TaskType.DETECTION).parse(
+        rec.answer, DET_Q
+    )
 
 
 def test_xywh_questions_keep_their_format_in_the_frame(tmp_path):
@@ -93,11 +95,11 @@ def test_xywh_questions_keep_their_format_in_the_frame(tmp_path):
 
 def test_instance_target_round_trip(tmp_path):
     answer = '{"2": [[10, 20, 30, 90]], "1": [[0, 0, 50, 10], [60, 70, 99, 99]]}'
-    rec = record(image(tmp_path, (100, 200)), INSTANCE_DETECTION, INST_Q, answer)
+    rec = record(image(tmp_path, (100, 200)), TaskType.INSTANCE_DETECTION, INST_Q, answer)
     target = frame_target(rec, NORMALIZED)
     # x * 10, y * 5; ids sorted by the task's target
     assert target == '{"1": [[0, 0, 500, 50], [600, 350, 990, 495]], "2": [[100, 100, 300, 450]]}'
-    spec = task_spec(INSTANCE_DETECTION)
+    spec = task_spec(TaskType.INSTANCE_DETECTION)
     assert spec.parse(answer_in_pixels(rec, target, NORMALIZED), INST_Q) == spec.parse(
         answer, INST_Q
     )
@@ -105,7 +107,7 @@ def test_instance_target_round_trip(tmp_path):
 
 def test_other_tasks_and_unreadable_outputs_are_left_alone(tmp_path):
     path = image(tmp_path, (300, 100))
-    cls = record(path, CLASSIFICATION, "Is it? A. No, B. Yes", "A")
+    cls = record(path, TaskType.CLASSIFICATION, "Is it? A. No, B. Yes", "A")
     assert frame_target(cls, NORMALIZED) == "A"
     assert answer_in_pixels(cls, "[500, 500, 600, 600]", NORMALIZED) == "[500, 500, 600, 600]"
     assert answer_in_pixels(record(path), "no box here", NORMALIZED) == "no box here"
@@ -126,8 +128,8 @@ def test_the_scorer_sees_pixels_of_the_original_image(tmp_path):
     assert output == "[100, 100, 500, 500]"
 
     def f1(text):
-        item = Item(rec.uid, "d", DETECTION, DET_Q, rec.answer, text, "img")
-        return default.score([item], bootstrap=0)[DETECTION]["pooled"]["f1@0.5"]
+        item = Item(rec.uid, "d", TaskType.DETECTION, DET_Q, rec.answer, text, "img")
+        return default.score([item], bootstrap=0)[TaskType.DETECTION]["pooled"]["f1@0.5"]
 
     assert f1(answers_in_pixels([rec], [output], NORMALIZED)[0]) == 1.0
     assert f1(output) == 0.0
@@ -138,9 +140,9 @@ def test_the_prompt_names_the_frame(tmp_path):
     rec = record(image(tmp_path, (10, 10)))
     assert frame_prompt(rec, PIXELS).endswith("as [x_min, y_min, x_max, y_max] in pixels.")
     assert "0 to 1000 across the image width and height" in frame_prompt(rec, NORMALIZED)
-    inst = record(rec.image_paths[0], INSTANCE_DETECTION, INST_Q, '{"1": [[0, 0, 1, 1]]}')
+    inst = record(rec.image_paths[0], TaskType.INSTANCE_DETECTION, INST_Q, '{"1": [[0, 0, 1, 1]]}')
     assert "0 to 1000" in frame_prompt(inst, NORMALIZED)
-    cls = record(rec.image_paths[0], CLASSIFICATION, "Is it? A. No, B. Yes", "A")
+    cls = record(rec.image_paths[0], TaskType.CLASSIFICATION, "Is it? A. No, B. Yes", "A")
     assert frame_prompt(cls, NORMALIZED) == frame_prompt(cls, PIXELS)
     with pytest.raises(ValueError, match="unknown box frame 'inches'"):
         frame_prompt(rec, "inches")
@@ -171,14 +173,16 @@ def accepts(sp, text, lang, budget=200) -> bool:
     ],
 )
 def test_the_grammar_follows_the_frame(sp, text, pixels, normalized):
-    assert accepts(sp, text, language(DETECTION, DET_Q, PIXELS)) == pixels
-    assert accepts(sp, text, language(DETECTION, DET_Q, NORMALIZED)) == normalized
+    assert accepts(sp, text, language(TaskType.DETECTION, DET_Q, PIXELS)) == pixels
+    assert accepts(sp, text, language(TaskType.DETECTION, DET_Q, NORMALIZED)) == normalized
     boxes = '{"1": ' + (text if text.startswith("[[") else f"[{text}]") + "}"
-    assert accepts(sp, boxes, language(INSTANCE_DETECTION, INST_Q, NORMALIZED)) == normalized
+    assert (
+        accepts(sp, boxes, language(TaskType.INSTANCE_DETECTION, INST_Q, NORMALIZED)) == normalized
+    )
 
 
 def test_every_normalised_target_is_in_the_normalised_grammar(sp, tmp_path):
     rec = record(image(tmp_path, (333, 77)), answer="[[0, 0, 333, 77], [12, 5, 200, 70]]")
     target = frame_target(rec, NORMALIZED)
     assert target == "[[0, 0, 1000, 1000], [36, 65, 601, 909]]"  # 12/333 -> 36, 5/77 -> 65...
-    assert accepts(sp, target, language(DETECTION, DET_Q, NORMALIZED))
+    assert accepts(sp, target, language(TaskType.DETECTION, DET_Q, NORMALIZED))

@@ -27,7 +27,7 @@ from medvlm.models.paligemma.location_tokens import decode_locations
 from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.params import flatten, init_params, unflatten
 from medvlm.models.paligemma.tokenizer import build_demo_tokenizer
-from medvlm.records import DETECTION, INSTANCE_DETECTION, TASK_TYPES, Record
+from medvlm.records import TASK_TYPES, Record, TaskType
 from medvlm.records import normalise_task_type as canonical
 from medvlm.tasks import task_spec
 from medvlm.tasks.box_frame import PIXELS
@@ -97,7 +97,7 @@ def test_paligemma_answers_are_well_formed_under_the_constraint(paligemma):
 
 def test_paligemma_location_answers_decode_to_well_formed_boxes(paligemma):
     _, tokenizer, _, _ = paligemma
-    for task in (DETECTION, INSTANCE_DETECTION):
+    for task in (TaskType.DETECTION, TaskType.INSTANCE_DETECTION):
         records = BY_TASK[task]
         languages = [LocationLanguage(r.task, r.question, tokenizer.loc_offset) for r in records]
         answers = _paligemma_answers(paligemma, records, languages)

@@ -18,7 +18,7 @@ from medvlm.data.synthetic.config import SyntheticConfig
 from medvlm.data.synthetic.plan import plan_tree
 from medvlm.models.medgemma.demo_model import train_tokenizer
 from medvlm.models.paligemma.tokenizer import EOS, build_demo_tokenizer
-from medvlm.records import DETECTION, MULTI_LABEL, REPORT_GENERATION, TASK_TYPES
+from medvlm.records import TASK_TYPES, TaskType
 from medvlm.records import normalise_task_type as canonical
 from medvlm.tasks import task_spec
 from medvlm.tasks.box_frame import NORMALIZED, PIXELS
@@ -115,7 +115,7 @@ def test_normalised_walks_stay_in_the_frame_and_never_dead_end(request, family):
 
 def test_ids_past_the_tokenizer_are_never_allowed(sp):
     _, vocab = sp
-    batch = BatchConstraint([language(REPORT_GENERATION, "Describe.")], vocab, 5)
+    batch = BatchConstraint([language(TaskType.REPORT_GENERATION, "Describe.")], vocab, 5)
     allowed = batch.allowed(vocab.size + 7)
     assert allowed.shape == (1, vocab.size + 7)
     assert allowed[0, : vocab.size].any() and not allowed[0, vocab.size :].any()
@@ -123,9 +123,9 @@ def test_ids_past_the_tokenizer_are_never_allowed(sp):
 
 def test_text_answers_never_contain_special_tokens(sp):
     tokenizer, vocab = sp
-    allowed = BatchConstraint([language(REPORT_GENERATION, "Describe.")], vocab, 50).allowed(
-        vocab.size
-    )[0]
+    allowed = BatchConstraint(
+        [language(TaskType.REPORT_GENERATION, "Describe.")], vocab, 50
+    ).allowed(vocab.size)[0]
     assert not allowed[tokenizer.loc_offset :].any()  # <loc....>, <seg...>
     assert not allowed[EOS]  # an empty report is malformed
 
@@ -135,7 +135,9 @@ def test_the_bound_grows_when_tokens_carry_several_bytes(sp):
     text = "Define the position of the lesion in this image using its bounding box coordinates."
     ids = tokenizer.encode(text)
     assert len(ids) < len(text) // 2  # the demo tokenizer learnt these words
-    batch = BatchConstraint([language(REPORT_GENERATION, "Describe.")], vocab, len(ids) + 2)
+    batch = BatchConstraint(
+        [language(TaskType.REPORT_GENERATION, "Describe.")], vocab, len(ids) + 2
+    )
     for token in ids:
         assert batch.allowed(vocab.size)[0, token], tokenizer.decode([token])
         batch.consume([token])
@@ -146,15 +148,15 @@ def test_the_bound_grows_when_tokens_carry_several_bytes(sp):
 
 def test_a_budget_that_holds_no_answer_is_reported():
     with pytest.raises(BudgetTooSmall, match="budget is 1"):
-        language(DETECTION, "Where is the lesion?").grammar(1)
+        language(TaskType.DETECTION, "Where is the lesion?").grammar(1)
     with pytest.raises(BudgetTooSmall):
-        language(MULTI_LABEL, "Select all that apply from: Caries, Bone Loss").grammar(3)
+        language(TaskType.MULTI_LABEL, "Select all that apply from: Caries, Bone Loss").grammar(3)
 
 
 def test_multi_label_answers_keep_the_question_order_without_repeats(sp):
     tokenizer, vocab = sp
     question = "Which findings? Select all that apply from: Caries; Bone Loss; Impacted Tooth"
-    lang = language(MULTI_LABEL, question)
+    lang = language(TaskType.MULTI_LABEL, question)
     assert _accepts(vocab, tokenizer.encode("Caries; Impacted Tooth"), lang, 60)
     assert not _accepts(vocab, tokenizer.encode("Impacted Tooth; Caries"), lang, 60)
     assert not _accepts(vocab, tokenizer.encode("Caries; Caries"), lang, 60)
@@ -180,5 +182,5 @@ def test_corner_order_of_partial_boxes(text, ordered):
 
 def test_xywh_questions_leave_the_order_open():
     question = "Give the box as [x, y, width, height] of the mass."
-    assert not language(DETECTION, question).corners
-    assert language(DETECTION, "Give the bounding box of the mass.").corners
+    assert not language(TaskType.DETECTION, question).corners
+    assert language(TaskType.DETECTION, "Give the bounding box of the mass.").corners

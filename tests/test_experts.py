@@ -13,7 +13,7 @@ from medvlm.config import ConfigError, validate_config
 from medvlm.io import read_jsonl
 from medvlm.models.base import get_family
 from medvlm.models.experts import EXPERTS_FILE, SHARED, Experts, GroupBatches, split_experts
-from medvlm.records import CLASSIFICATION, REGRESSION
+from medvlm.records import TaskType
 from medvlm.run_checks import checked_runs
 from medvlm.settings import SettingError, from_mapping
 from tests.support.medgemma_data import colour_split, demo_texts
@@ -104,10 +104,18 @@ def test_train_time_groups_follow_the_split(colours):
     _, train, _ = colours
     records = train.loader(1, shuffle=False).records
     experts = split_experts(settings_of(experts="task_type"), records, "pg")
-    assert experts == Experts({CLASSIFICATION: (CLASSIFICATION,), REGRESSION: (REGRESSION,)}, False)
+    assert experts == Experts(
+        {
+            TaskType.CLASSIFICATION: (TaskType.CLASSIFICATION,),
+            TaskType.REGRESSION: (TaskType.REGRESSION,),
+        },
+        False,
+    )
     groups = [["regression", "classification"]]
     joined = split_experts(settings_of(experts=groups, shared_lora=True), records, "pg")
-    assert joined.groups == {"regression+classification": (REGRESSION, CLASSIFICATION)}
+    assert joined.groups == {
+        "regression+classification": (TaskType.REGRESSION, TaskType.CLASSIFICATION)
+    }
     assert joined.adapters("regression+classification") == [SHARED, "regression+classification"]
     with pytest.raises(SettingError) as caught:
         split_experts(settings_of(experts=[["classification"], ["counting"]]), records, "pg")
@@ -124,17 +132,19 @@ def test_batches_hold_one_group_and_cover_each_group_every_epoch(colours):
     order = GroupBatches(records, experts, rows=4, seed=3)
     assert order.per_epoch == 6 + 2  # ceil(21 / 4) + ceil(5 / 4)
     for epoch in range(2):
-        seen = {CLASSIFICATION: [], REGRESSION: []}
+        seen = {TaskType.CLASSIFICATION: [], TaskType.REGRESSION: []}
         for step in range(epoch * 8, epoch * 8 + 8):
             group, positions = order.batch(step)
             assert len(positions) == 4
             assert {records[p].task for p in positions} == {group}
             seen[group] += positions.tolist()
         # every record of the epoch, the last batch of a group filled from its start
-        assert set(seen[CLASSIFICATION]) == {
-            i for i, r in enumerate(records) if r.task == CLASSIFICATION
+        assert set(seen[TaskType.CLASSIFICATION]) == {
+            i for i, r in enumerate(records) if r.task == TaskType.CLASSIFICATION
         }
-        assert set(seen[REGRESSION]) == {i for i, r in enumerate(records) if r.task == REGRESSION}
+        assert set(seen[TaskType.REGRESSION]) == {
+            i for i, r in enumerate(records) if r.task == TaskType.REGRESSION
+        }
     again = GroupBatches(records, experts, rows=4, seed=3)  # as after a kill
     assert [again.batch(s)[1].tolist() for s in range(9, 16)] == [
         order.batch(s)[1].tolist() for s in range(9, 16)
@@ -203,7 +213,11 @@ def test_paligemma_step_moves_the_shared_and_the_batch_groups_adapter_only(colou
     loader = train.loader(4, seed=0, shuffle=True, drop_last=True)
     experts = split_experts(ts, loader.records, "pg")
     trainer = Trainer(PaliGemma(config), load_params(npz, config), ts, experts=experts)
-    assert {k.split("/", 1)[0] for k in trainer.initial} == {SHARED, CLASSIFICATION, REGRESSION}
+    assert {k.split("/", 1)[0] for k in trainer.initial} == {
+        SHARED,
+        TaskType.CLASSIFICATION,
+        TaskType.REGRESSION,
+    }
     batcher = Batcher.for_training(load_tokenizer(tokenizer_path), loader, ts)
     order = BatchOrder.for_training(loader, ts, "pg", experts)
     trainable, opt = trainer.init_state()
@@ -215,7 +229,10 @@ def test_paligemma_step_moves_the_shared_and_the_batch_groups_adapter_only(colou
         batch = batcher(order.uids(step), 4)
         trainable, opt, _, _ = trainer.step(trainable, opt, batch, group)
         assert changed_adapters(before, factor_values(trainable)) == {SHARED, group}
-    assert set(groups) == {CLASSIFICATION, REGRESSION}  # both kinds of batch were taken
+    assert set(groups) == {
+        TaskType.CLASSIFICATION,
+        TaskType.REGRESSION,
+    }  # both kinds of batch were taken
 
 
 @pytest.fixture(scope="module")
@@ -232,12 +249,18 @@ def test_paligemma_expert_run_writes_its_groups_and_factors(pg_trained):
 
     _, out = pg_trained
     assert json.loads((out / EXPERTS_FILE).read_text()) == {
-        "groups": {CLASSIFICATION: [CLASSIFICATION], REGRESSION: [REGRESSION]},
+        "groups": {
+            TaskType.CLASSIFICATION: [TaskType.CLASSIFICATION],
+            TaskType.REGRESSION: [TaskType.REGRESSION],
+        },
         "shared": True,
     }
     for weights in ("best", "final"):
         factors = read_npz(out / f"{weights}.experts.npz")
-        assert {k.split("/", 1)[0] for k in factors} == {CLASSIFICATION, REGRESSION}
+        assert {k.split("/", 1)[0] for k in factors} == {
+            TaskType.CLASSIFICATION,
+            TaskType.REGRESSION,
+        }
         assert any(np.any(v) for k, v in factors.items() if k.endswith("/lora_b"))
 
 
@@ -252,7 +275,7 @@ def test_paligemma_predict_routes_each_question_to_its_group(colours, pg_trained
     factors = read_npz(out / "best.experts.npz")
     rng = np.random.default_rng(0)
     scrambled = {
-        k: (rng.normal(0, 3.0, v.shape).astype(v.dtype) if k.startswith(REGRESSION) else v)
+        k: (rng.normal(0, 3.0, v.shape).astype(v.dtype) if k.startswith(TaskType.REGRESSION) else v)
         for k, v in factors.items()
     }
     copied = tmp_path / "run"
@@ -265,7 +288,7 @@ def test_paligemma_predict_routes_each_question_to_its_group(colours, pg_trained
     before = {p["uid"]: p for p in read_jsonl(tmp_path / "before.jsonl")}
     after = {p["uid"]: p for p in read_jsonl(tmp_path / "after.jsonl")}
     changed = {uid for uid in before if before[uid]["prediction"] != after[uid]["prediction"]}
-    assert changed and {before[uid]["task"] for uid in changed} == {REGRESSION}
+    assert changed and {before[uid]["task"] for uid in changed} == {TaskType.REGRESSION}
 
 
 # ---- MedGemma ----
@@ -330,7 +353,11 @@ def test_medgemma_step_moves_the_shared_and_the_batch_groups_adapter_only(
     cfg = MedGemmaRun.from_run(mg_run(mg_demo, val_every=100, select="final"))
     trainer = build_trainer(cfg, train, val, tmp_path / "out", tmp_path / "resume")
     model = trainer.model
-    assert {adapter_of(n) for n in adapter_weights(model)} == {SHARED, CLASSIFICATION, REGRESSION}
+    assert {adapter_of(n) for n in adapter_weights(model)} == {
+        SHARED,
+        TaskType.CLASSIFICATION,
+        TaskType.REGRESSION,
+    }
     moved = []
 
     class Watch(TrainerCallback):
@@ -348,7 +375,7 @@ def test_medgemma_step_moves_the_shared_and_the_batch_groups_adapter_only(
     records = train.loader(1, shuffle=False).records
     order = GroupBatches(records, trainer.experts, 2, seed=0)
     groups = [order.batch(step)[0] for step in range(6)]
-    assert set(groups) == {CLASSIFICATION, REGRESSION}
+    assert set(groups) == {TaskType.CLASSIFICATION, TaskType.REGRESSION}
     assert moved == [{SHARED, group} for group in groups]
 
 
@@ -366,10 +393,14 @@ def mg_trained(colours, mg_demo):
 def test_medgemma_expert_run_keeps_every_adapter(mg_trained):
     _, out = mg_trained
     assert Experts.read(out) == Experts(
-        {CLASSIFICATION: (CLASSIFICATION,), REGRESSION: (REGRESSION,)}, True
+        {
+            TaskType.CLASSIFICATION: (TaskType.CLASSIFICATION,),
+            TaskType.REGRESSION: (TaskType.REGRESSION,),
+        },
+        True,
     )
     for weights in ("best", "final"):
-        for adapter in (SHARED, CLASSIFICATION, REGRESSION):
+        for adapter in (SHARED, TaskType.CLASSIFICATION, TaskType.REGRESSION):
             assert (out / weights / adapter / "adapter_model.safetensors").is_file()
 
 
@@ -385,7 +416,7 @@ def test_medgemma_predict_routes_each_question_to_its_group(colours, mg_trained,
     family.predict(run, out, val, tmp_path / "before.jsonl")
     copied = tmp_path / "run"
     shutil.copytree(out, copied)
-    path = copied / "best" / CLASSIFICATION / "adapter_model.safetensors"
+    path = copied / "best" / TaskType.CLASSIFICATION / "adapter_model.safetensors"
     rng = np.random.default_rng(0)
     tensors = {k: rng.normal(0, 2.0, v.shape).astype(v.dtype) for k, v in load_file(path).items()}
     save_file(tensors, path)
@@ -393,7 +424,7 @@ def test_medgemma_predict_routes_each_question_to_its_group(colours, mg_trained,
     before = {p["uid"]: p for p in read_jsonl(tmp_path / "before.jsonl")}
     after = {p["uid"]: p for p in read_jsonl(tmp_path / "after.jsonl")}
     changed = {uid for uid in before if before[uid]["prediction"] != after[uid]["prediction"]}
-    assert changed and {before[uid]["task"] for uid in changed} == {CLASSIFICATION}
+    assert changed and {before[uid]["task"] for uid in changed} == {TaskType.CLASSIFICATION}
 
 
 # ---- export: one model per group, answering as the routed run does ----
@@ -425,7 +456,7 @@ def test_paligemma_export_gives_each_group_the_answers_the_run_gives(colours, pg
     export = exported(run, out, "big_vision", tmp_path)
     assert Experts.read(export) == Experts.read(out)
     assert "## Per-task experts" in (export / "README.md").read_text()
-    for group in (CLASSIFICATION, REGRESSION):
+    for group in (TaskType.CLASSIFICATION, TaskType.REGRESSION):
         family.predict(run, export / group, val, tmp_path / f"{group}.jsonl")
         alone = answers_of(tmp_path / f"{group}.jsonl")
         mine = [uid for uid, row in routed.items() if row["task"] == group]
@@ -440,7 +471,7 @@ def test_medgemma_export_gives_each_group_the_answers_the_run_gives(colours, mg_
     routed = answers_of(tmp_path / "routed.jsonl")
     export = exported(run, out, "hf", tmp_path)
     assert Experts.read(export) == Experts.read(out)
-    for group in (CLASSIFICATION, REGRESSION):
+    for group in (TaskType.CLASSIFICATION, TaskType.REGRESSION):
         assert (export / group / "config.json").is_file()
         family.predict(run, export / group, val, tmp_path / f"{group}.jsonl")
         alone = answers_of(tmp_path / f"{group}.jsonl")
@@ -448,7 +479,7 @@ def test_medgemma_export_gives_each_group_the_answers_the_run_gives(colours, mg_
         assert mine and all(alone[uid]["prediction"] == routed[uid]["prediction"] for uid in mine)
     adapters = exported(run, out, "adapter", tmp_path / "adapter")
     assert sorted(p.name for p in adapters.iterdir() if p.is_dir()) == sorted(
-        [SHARED, CLASSIFICATION, REGRESSION]
+        [SHARED, TaskType.CLASSIFICATION, TaskType.REGRESSION]
     )
 
 
@@ -469,7 +500,7 @@ def test_medgemma_killed_expert_run_resumes_to_the_same_adapters(colours, mg_dem
     kill_training(run, train, val, out, resume, last_complete_checkpoint)
     assert last_complete_checkpoint(resume) is not None and not (out / "final").exists()
     train_medgemma(run, train, val, out, resume)
-    for adapter in (SHARED, CLASSIFICATION, REGRESSION):
+    for adapter in (SHARED, TaskType.CLASSIFICATION, TaskType.REGRESSION):
         whole = load_file(tmp_path / "whole" / "final" / adapter / "adapter_model.safetensors")
         resumed = load_file(out / "final" / adapter / "adapter_model.safetensors")
         assert whole.keys() == resumed.keys()

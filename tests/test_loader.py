@@ -8,12 +8,12 @@ from medvlm.data.images import load_rgb
 from medvlm.data.loader import ShardLoader
 from medvlm.data.shards import build_shards
 from medvlm.io import write_jsonl
-from medvlm.records import CLASSIFICATION, COUNTING, Record
+from medvlm.records import Record, TaskType
 
 SIZE = 8
 
 
-def record(uid, paths, task=CLASSIFICATION):
+def record(uid, paths, task=TaskType.CLASSIFICATION):
     return Record(
         uid=uid,
         dataset="neojaundice" if len(paths) > 1 else "ds",
@@ -42,7 +42,8 @@ def shard(tmp_path_factory):
         paths.append(str(path))
     (root / "bad.png").write_bytes(b"corrupt")
     records = [
-        record(f"r{i:02d}", [paths[i]], COUNTING if i % 2 else CLASSIFICATION) for i in range(20)
+        record(f"r{i:02d}", [paths[i]], TaskType.COUNTING if i % 2 else TaskType.CLASSIFICATION)
+        for i in range(20)
     ]
     records.append(record("multi", [paths[20], paths[21], paths[22]]))
     records.append(record("broken", [str(root / "bad.png")]))

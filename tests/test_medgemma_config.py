@@ -3,7 +3,7 @@
 import pytest
 
 from medvlm.models.medgemma.settings import DEFAULT_MAX_NEW_TOKENS, MedGemmaRun
-from medvlm.records import CLASSIFICATION, REPORT_GENERATION
+from medvlm.records import TaskType
 
 
 def test_defaults_are_the_official_lora_recipe():
@@ -29,8 +29,11 @@ def test_overrides_and_max_new_tokens_merge_over_the_defaults():
     )
     assert cfg.seed == 3 and cfg.train.lora_rank == 8 and cfg.train.steps == 5
     assert cfg.train.lora_targets == ("q_proj", "v_proj")
-    assert cfg.decode.max_new_tokens[CLASSIFICATION] == 4
-    assert cfg.decode.max_new_tokens[REPORT_GENERATION] == DEFAULT_MAX_NEW_TOKENS[REPORT_GENERATION]
+    assert cfg.decode.max_new_tokens[TaskType.CLASSIFICATION] == 4
+    assert (
+        cfg.decode.max_new_tokens[TaskType.REPORT_GENERATION]
+        == DEFAULT_MAX_NEW_TOKENS[TaskType.REPORT_GENERATION]
+    )
     assert cfg.decode.weights == "final"
 
 

@@ -19,7 +19,7 @@ from medvlm.models.medgemma.model import check_checkpoint, load_model, load_proc
 from medvlm.models.medgemma.predict import predict, task_batches
 from medvlm.models.medgemma.settings import MedGemmaRun
 from medvlm.models.medgemma.train import build_trainer
-from medvlm.records import CLASSIFICATION, REGRESSION
+from medvlm.records import TaskType
 from medvlm.tasks.box_frame import PIXELS
 from tests.support.medgemma_data import QUESTION, colour_split, demo_texts
 
@@ -141,7 +141,7 @@ class Forbid(LogitsProcessor):
 def test_a_logits_processor_hook_is_obeyed(loaded, demo):
     model, processor = loaded
     _, train = demo
-    records = [r for r in train.records() if r.task == CLASSIFICATION][:3]
+    records = [r for r in train.records() if r.task == TaskType.CLASSIFICATION][:3]
     images = ExampleSource(train, PIXELS).examples([r.uid for r in records])["images"]
     free = generate_ids(model, processor, records, images, 6, PIXELS)
     chosen = int(free[0, 0])  # what greedy decoding picks first without the hook
@@ -163,7 +163,7 @@ def test_batched_generation_matches_one_at_a_time(loaded, demo):
     """Left padding: a short and a long prompt in one batch give what they give alone."""
     model, processor = loaded
     _, train = demo
-    records = [r for r in train.records() if r.task == REGRESSION]
+    records = [r for r in train.records() if r.task == TaskType.REGRESSION]
     short = records[0].__class__(**{**records[0].__dict__, "question": "Level?"})
     batch = [short, records[1]]
     images = ExampleSource(train, PIXELS).examples([r.uid for r in batch])["images"]

@@ -19,7 +19,7 @@ from medvlm.data.mixture import (
     mixture_order,
 )
 from medvlm.models.base import TRAIN_LOG_COLUMNS, get_family
-from medvlm.records import CLASSIFICATION, REGRESSION
+from medvlm.records import TaskType
 from medvlm.run_checks import checked_runs
 from medvlm.settings import MixtureSettings, SettingError, from_mapping
 from tests.support.medgemma_data import colour_split, demo_texts
@@ -317,7 +317,10 @@ def test_medgemma_reads_the_global_order_and_resumes_where_it_stopped(
     dataloader = trainer.get_train_dataloader()
     drawn = batches(dataloader)
     assert [i for batch in drawn for i in batch] == order.positions(0, 5 * 4).tolist()
-    assert {records[i].task for batch in drawn for i in batch} == {CLASSIFICATION, REGRESSION}
+    assert {records[i].task for batch in drawn for i in batch} == {
+        TaskType.CLASSIFICATION,
+        TaskType.REGRESSION,
+    }
     for done in (1, 3):  # resuming after `done` updates of 2 batches each
         assert batches(skip_first_batches(dataloader, done * 2)) == drawn[done * 2 :]
 

@@ -13,7 +13,7 @@ from PIL import Image
 from medvlm.data.images import load_rgb
 from medvlm.data.shards import build_shards, read_index
 from medvlm.io import read_jsonl, write_jsonl
-from medvlm.records import CLASSIFICATION, Record
+from medvlm.records import Record, TaskType
 
 SIZE = 16
 
@@ -26,7 +26,7 @@ def record(uid, paths):
         split_folder="training",
         source_file="training/Xray/ds/ds_questions_train.json",
         entry_index=0,
-        task=CLASSIFICATION,
+        task=TaskType.CLASSIFICATION,
         task_raw="Classification",
         modality="xray",
         question=f"question {uid}",

@@ -2,53 +2,55 @@
 
 FLARE files spell task types many ways (``Classification``, ``Multi-label Classification``,
 ``instance_detection``, ``Report_Generation``, the 2026 ``disease_diagnosis_classification``...).
-Everything downstream of the merge sees only the seven canonical names in ``TASK_TYPES``.
+Everything downstream of the merge sees only the seven canonical names, :class:`TaskType`.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import yaml
+
 from medvlm.io import brief
 
-CLASSIFICATION = "classification"
-MULTI_LABEL = "multi_label"
-DETECTION = "detection"
-INSTANCE_DETECTION = "instance_detection"
-COUNTING = "counting"
-REGRESSION = "regression"
-REPORT_GENERATION = "report_generation"
 
-TASK_TYPES = (
-    CLASSIFICATION,
-    MULTI_LABEL,
-    DETECTION,
-    INSTANCE_DETECTION,
-    COUNTING,
-    REGRESSION,
-    REPORT_GENERATION,
-)
+class TaskType(enum.StrEnum):
+    """The canonical task types. A member is its name (equal, same hash, the same text in
+    f-strings, ``str()``, ``repr()``, JSON, CSV and YAML), so files and columns read as before."""
 
-_TASK_ALIASES = {
-    "classification": CLASSIFICATION,
-    "disease diagnosis classification": CLASSIFICATION,
-    "disease diagnosis": CLASSIFICATION,
-    "multi label classification": MULTI_LABEL,
-    "multilabel classification": MULTI_LABEL,
-    "multi label": MULTI_LABEL,
-    "multilabel": MULTI_LABEL,
-    "detection": DETECTION,
-    "object detection": DETECTION,
-    "instance detection": INSTANCE_DETECTION,
-    "counting": COUNTING,
-    "cell counting": COUNTING,
-    "regression": REGRESSION,
-    "report generation": REPORT_GENERATION,
-    "report": REPORT_GENERATION,
+    CLASSIFICATION = "classification"
+    MULTI_LABEL = "multi_label"
+    DETECTION = "detection"
+    INSTANCE_DETECTION = "instance_detection"
+    COUNTING = "counting"
+    REGRESSION = "regression"
+    REPORT_GENERATION = "report_generation"
+
+    def __repr__(self) -> str:
+        # The plain string's repr, so messages that show a task (or a tuple of them) read as
+        # they did when task types were strings.
+        return repr(self.value)
+
+
+TASK_TYPES = tuple(TaskType)
+# ``yaml.safe_dump`` writes only exact built-in types: a member is written as its name too.
+yaml.SafeDumper.add_representer(TaskType, yaml.SafeDumper.represent_str)
+
+# Each canonical name as the normaliser's key (``_`` read as a space), then the other spellings.
+_TASK_ALIASES = {task.value.replace("_", " "): task for task in TaskType} | {
+    "disease diagnosis classification": TaskType.CLASSIFICATION,
+    "disease diagnosis": TaskType.CLASSIFICATION,
+    "multilabel classification": TaskType.MULTI_LABEL,
+    "multi label classification": TaskType.MULTI_LABEL,
+    "multilabel": TaskType.MULTI_LABEL,
+    "object detection": TaskType.DETECTION,
+    "cell counting": TaskType.COUNTING,
+    "report": TaskType.REPORT_GENERATION,
 }
 
 # The fields a FLARE questions entry must carry; ``Split`` is optional.
@@ -59,7 +61,7 @@ class UnknownTaskType(ValueError):
     """A TaskType value that maps to none of the canonical task types."""
 
 
-def normalise_task_type(raw: str) -> str:
+def normalise_task_type(raw: str) -> TaskType:
     """Map any spelling of a FLARE task type to its canonical name.
 
     Lower-cases, treats ``_``, ``-`` and whitespace alike, then looks the result up in the

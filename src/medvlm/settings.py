@@ -25,12 +25,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from medvlm.records import CLASSIFICATION, COUNTING, MULTI_LABEL, REGRESSION, TASK_TYPES
+from medvlm.records import TASK_TYPES, TaskType
 from medvlm.tasks.box_frame import FRAMES, NORMALIZED
 
 # New tokens for the short answers (labels and numbers), the same in both families; each adds
 # its own budgets for boxes and reports, whose length depends on the tokenizer.
-SHORT_ANSWER_TOKENS = {CLASSIFICATION: 24, MULTI_LABEL: 64, COUNTING: 12, REGRESSION: 16}
+SHORT_ANSWER_TOKENS = {
+    TaskType.CLASSIFICATION: 24,
+    TaskType.MULTI_LABEL: 64,
+    TaskType.COUNTING: 12,
+    TaskType.REGRESSION: 16,
+}
 SELECT = ("score", "loss", "final")  # train.select: see medvlm.models.best_weights
 REPORT_TO = ("tensorboard",)  # train.report_to: see medvlm.models.curves
 EXPERTS_BY_TASK = "task_type"  # train.experts: one adapter per task type (medvlm.models.experts)

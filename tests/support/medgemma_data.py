@@ -15,7 +15,7 @@ from PIL import Image
 from medvlm.data.shards import build_shards
 from medvlm.io import write_jsonl
 from medvlm.models.base import SplitData
-from medvlm.records import CLASSIFICATION, REGRESSION, Record
+from medvlm.records import Record, TaskType
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 QUESTION = "Which colour is the square? A. red B. green C. blue"
@@ -55,7 +55,9 @@ def colour_records(root: Path, split: str, count: int, seed: int) -> list[Record
         name = list(COLOURS)[i % 3]
         path = _square(root / f"{split}-{i}.png", COLOURS[name], rng)
         records.append(
-            _record(f"{split}-{i}", CLASSIFICATION, QUESTION, LETTERS[name], [path], "colours")
+            _record(
+                f"{split}-{i}", TaskType.CLASSIFICATION, QUESTION, LETTERS[name], [path], "colours"
+            )
         )
     return records
 
@@ -72,7 +74,7 @@ def multi_view_records(root: Path, split: str, count: int, seed: int) -> list[Re
         records.append(
             _record(
                 f"{split}-views-{i}",
-                REGRESSION,
+                TaskType.REGRESSION,
                 "Estimate the bilirubin level from the three views.",
                 f"{10 + i}.5",
                 paths,

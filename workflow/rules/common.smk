@@ -10,8 +10,9 @@ from medvlm.models.base import run_settings
 from medvlm.models.export import exported_runs
 from medvlm.models.launch import slurm_resources
 from medvlm.run_checks import check_judges, checked_runs
-from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION, TASK_TYPES
+from medvlm.records import TASK_TYPES, TaskType
 from medvlm.runs import family_run, training_slice
+from medvlm.tasks.framed_answers import BOX_TASKS
 
 try:  # every setting, before any job: the schema, each run as its family reads it, the judges
     validate_config(config)
@@ -253,11 +254,11 @@ def all_outputs():
             f"{RESULTS}/plots/{split}/wrong_format.png",
         ]
         runs = [name for name in scored_names(split) if name in RUNS]
-        if CLASSIFICATION in configured_tasks():
+        if TaskType.CLASSIFICATION in configured_tasks():
             outputs += [
                 f"{RESULTS}/plots/{split}/confusion/{name}.png" for name in runs
             ]
-        if configured_tasks() & {DETECTION, INSTANCE_DETECTION}:
+        if configured_tasks() & set(BOX_TASKS):
             outputs += [
                 f"{RESULTS}/plots/{split}/detections/{name}.png" for name in runs
             ]

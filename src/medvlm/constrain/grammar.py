@@ -19,18 +19,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from medvlm.records import (
-    CLASSIFICATION,
-    COUNTING,
-    DETECTION,
-    INSTANCE_DETECTION,
-    MULTI_LABEL,
-    REGRESSION,
-    REPORT_GENERATION,
-)
+from medvlm.records import TaskType
 from medvlm.tasks import task_spec
 from medvlm.tasks.box_frame import NORMALIZED, NORMALIZED_MAX, PIXELS, check_frame
 from medvlm.tasks.boxes import declares_xywh
+from medvlm.tasks.framed_answers import BOX_TASKS
 from medvlm.tasks.multi_label import answer_separator
 from medvlm.tasks.options import lettered_options, offered_labels
 
@@ -77,9 +70,6 @@ class TaskLanguage:
         return _GRAMMARS[self.task](self.question, budget)
 
 
-BOX_TASKS = (DETECTION, INSTANCE_DETECTION)
-
-
 def language(task: str, question: str, frame: str = PIXELS) -> TaskLanguage:
     """The output language of a question of a canonical task type, boxes in ``frame``."""
     task_spec(task)  # a clear error for an unknown task type
@@ -120,7 +110,7 @@ def _classification(question: str, budget: int) -> str:
     letters = lettered_options(question)
     if letters:
         return _choice(list(letters), budget)
-    spec = task_spec(CLASSIFICATION)
+    spec = task_spec(TaskType.CLASSIFICATION)
     labels = [label for label in offered_labels(question) if spec.is_well_formed(label, question)]
     if labels:
         return _choice(labels, budget)
@@ -195,11 +185,11 @@ def _report(question: str, budget: int) -> str:
 
 
 _GRAMMARS = {
-    CLASSIFICATION: _classification,
-    MULTI_LABEL: _multi_label,
-    DETECTION: _detection,
-    INSTANCE_DETECTION: _instance_detection,
-    COUNTING: _counting,
-    REGRESSION: _regression,
-    REPORT_GENERATION: _report,
+    TaskType.CLASSIFICATION: _classification,
+    TaskType.MULTI_LABEL: _multi_label,
+    TaskType.DETECTION: _detection,
+    TaskType.INSTANCE_DETECTION: _instance_detection,
+    TaskType.COUNTING: _counting,
+    TaskType.REGRESSION: _regression,
+    TaskType.REPORT_GENERATION: _report,
 }

@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from medvlm.constrain.grammar import ID_LENGTH
-from medvlm.records import DETECTION, INSTANCE_DETECTION
+from medvlm.records import TaskType
+from medvlm.tasks.framed_answers import BOX_TASKS
 
 NUM_LOC = 1024
 DETECTION_LABEL = "object"  # medvlm.models.paligemma.location_tokens.DETECTION_LABEL
@@ -28,11 +29,11 @@ class LocationLanguage:
     corners: bool = False
 
     def __post_init__(self):
-        if self.task not in (DETECTION, INSTANCE_DETECTION):
+        if self.task not in BOX_TASKS:
             raise ValueError(f"location tokens answer detection tasks only, not {self.task!r}")
 
     def grammar(self, budget: int) -> str:
-        if self.task == DETECTION:
+        if self.task == TaskType.DETECTION:
             label, units = f'" {DETECTION_LABEL}"', 1 + len(DETECTION_LABEL)
         else:
             label, units = '" " ID', 1 + ID_LENGTH

@@ -39,26 +39,18 @@ import numpy as np
 
 from medvlm.metrics.items import Item
 from medvlm.metrics.profiles import default
-from medvlm.records import (
-    CLASSIFICATION,
-    COUNTING,
-    DETECTION,
-    INSTANCE_DETECTION,
-    MULTI_LABEL,
-    REGRESSION,
-    REPORT_GENERATION,
-)
+from medvlm.records import TaskType
 from medvlm.tasks import task_spec
 
 # The pooled default-profile metric that is each task's 0-1 value (the first one present).
 POOLED_METRIC = {
-    CLASSIFICATION: ("balanced_accuracy",),
-    MULTI_LABEL: ("f1_sample",),
-    DETECTION: ("f1_mean",),
-    INSTANCE_DETECTION: ("f1_mean",),
-    REPORT_GENERATION: ("green", "rougeL"),
+    TaskType.CLASSIFICATION: ("balanced_accuracy",),
+    TaskType.MULTI_LABEL: ("f1_sample",),
+    TaskType.DETECTION: ("f1_mean",),
+    TaskType.INSTANCE_DETECTION: ("f1_mean",),
+    TaskType.REPORT_GENERATION: ("green", "rougeL"),
 }
-NUMERIC = (COUNTING, REGRESSION)
+NUMERIC = (TaskType.COUNTING, TaskType.REGRESSION)
 
 
 @dataclass(frozen=True)

@@ -22,28 +22,19 @@ from typing import Any
 import pandas as pd
 
 from medvlm.io import write_text
-from medvlm.records import (
-    CLASSIFICATION,
-    COUNTING,
-    DETECTION,
-    INSTANCE_DETECTION,
-    MULTI_LABEL,
-    REGRESSION,
-    REPORT_GENERATION,
-    TASK_TYPES,
-)
+from medvlm.records import TASK_TYPES, TaskType
 
 DEFAULT = "default"
 
 # The challenge's metric per task type; report generation prefers GREEN when it was computed.
 HEADLINES = {
-    CLASSIFICATION: ("balanced_accuracy",),
-    MULTI_LABEL: ("f1_sample",),
-    DETECTION: ("f1@0.5",),
-    INSTANCE_DETECTION: ("f1@0.5",),
-    COUNTING: ("mae",),
-    REGRESSION: ("mae",),
-    REPORT_GENERATION: ("green", "rougeL"),
+    TaskType.CLASSIFICATION: ("balanced_accuracy",),
+    TaskType.MULTI_LABEL: ("f1_sample",),
+    TaskType.DETECTION: ("f1@0.5",),
+    TaskType.INSTANCE_DETECTION: ("f1@0.5",),
+    TaskType.COUNTING: ("mae",),
+    TaskType.REGRESSION: ("mae",),
+    TaskType.REPORT_GENERATION: ("green", "rougeL"),
 }
 
 

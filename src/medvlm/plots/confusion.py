@@ -20,7 +20,7 @@ from matplotlib.axes import Axes
 
 from medvlm.plots.inputs import read_predictions
 from medvlm.plots.style import UNPARSABLE_LABEL, new_figure, save_notice, save_png
-from medvlm.records import CLASSIFICATION
+from medvlm.records import TaskType
 from medvlm.tasks import task_spec
 from medvlm.tasks.options import lettered_options
 
@@ -37,7 +37,7 @@ class Confusion:
 
 def confusion(rows: Sequence[dict]) -> Confusion:
     """The confusion matrix of classification prediction rows (one data set's)."""
-    spec = task_spec(CLASSIFICATION)
+    spec = task_spec(TaskType.CLASSIFICATION)
     pairs, bad = [], 0
     for row in rows:
         reference = spec.parse(row["answer"], row["Question"])
@@ -105,7 +105,7 @@ def plot_confusion(
     the title. Returns data set -> the matrix drawn. A file without classification questions
     (and no ``datasets`` asked for) gets a figure that says so, and ``{}``.
     """
-    rows = read_predictions(predictions_path, {CLASSIFICATION})
+    rows = read_predictions(predictions_path, {TaskType.CLASSIFICATION})
     title = "Classification confusion matrices" + (f": {run}" if run else "")
     if not rows and datasets is None:
         save_notice(title, f"No classification questions in\n{predictions_path}", out_path)

@@ -29,11 +29,11 @@ from medvlm.plots.style import (
     save_notice,
     save_png,
 )
-from medvlm.records import DETECTION, INSTANCE_DETECTION, read_records
+from medvlm.records import read_records
 from medvlm.tasks import task_spec
 from medvlm.tasks.boxes import Box
+from medvlm.tasks.framed_answers import BOX_TASKS
 
-DETECTION_TASKS = (DETECTION, INSTANCE_DETECTION)
 PREDICTION_DASHES = (0, (4, 3))
 
 
@@ -75,7 +75,7 @@ def overlays(
     it holds no such question)."""
     if n < 1:
         raise ValueError(f"the number of overlays must be at least 1, got {n}")
-    rows = read_predictions(predictions_path, set(DETECTION_TASKS))[:n]
+    rows = read_predictions(predictions_path, set(BOX_TASKS))[:n]
     paths = _image_paths(split_path)
     chosen = []
     for row in rows:

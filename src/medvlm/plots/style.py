@@ -13,15 +13,7 @@ import matplotlib as mpl
 from matplotlib.figure import Figure
 
 from medvlm.io import atomic_path
-from medvlm.records import (
-    CLASSIFICATION,
-    COUNTING,
-    DETECTION,
-    INSTANCE_DETECTION,
-    MULTI_LABEL,
-    REGRESSION,
-    REPORT_GENERATION,
-)
+from medvlm.records import TaskType
 
 DPI = 100
 REFERENCE_COLOUR = "#00b000"  # green: reference boxes
@@ -29,13 +21,13 @@ PREDICTION_COLOUR = "#ff0000"  # red: predicted boxes
 UNPARSABLE_LABEL = "unparsable"
 
 TASK_TITLES = {
-    CLASSIFICATION: "Classification",
-    MULTI_LABEL: "Multi-label classification",
-    DETECTION: "Detection",
-    INSTANCE_DETECTION: "Instance detection",
-    COUNTING: "Counting",
-    REGRESSION: "Regression",
-    REPORT_GENERATION: "Report generation",
+    TaskType.CLASSIFICATION: "Classification",
+    TaskType.MULTI_LABEL: "Multi-label classification",
+    TaskType.DETECTION: "Detection",
+    TaskType.INSTANCE_DETECTION: "Instance detection",
+    TaskType.COUNTING: "Counting",
+    TaskType.REGRESSION: "Regression",
+    TaskType.REPORT_GENERATION: "Report generation",
 }
 
 Palette = Mapping[str, str]

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 
-from medvlm.records import CLASSIFICATION
+from medvlm.records import TaskType
 from medvlm.tasks.options import lettered_options, offered_labels
 from medvlm.tasks.text import (
     after_answer_marker,
@@ -128,7 +128,7 @@ def _read(text: str, question: str) -> tuple[str, str] | None:
 
 
 class Classification:
-    name = CLASSIFICATION
+    name = TaskType.CLASSIFICATION
 
     def prompt(self, question: str) -> str:
         if lettered_options(question):

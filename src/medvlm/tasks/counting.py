@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import re
 
-from medvlm.records import COUNTING
+from medvlm.records import TaskType
 from medvlm.tasks.numbers import NumberTask
 
 
 class Counting(NumberTask):
-    name = COUNTING
+    name = TaskType.COUNTING
     prefer_percent = False
     well_formed = re.compile(r"\d+(?:\.\d+)?")

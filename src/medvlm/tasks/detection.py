@@ -12,7 +12,7 @@ box four finite numbers in order (``x1 <= x2``, ``y1 <= y2``; or non-negative wi
 
 from __future__ import annotations
 
-from medvlm.records import DETECTION
+from medvlm.records import TaskType
 from medvlm.tasks.box_frame import PIXELS, units
 from medvlm.tasks.boxes import (
     Box,
@@ -26,7 +26,7 @@ from medvlm.tasks.text import load_json
 
 
 class Detection:
-    name = DETECTION
+    name = TaskType.DETECTION
 
     def prompt(self, question: str, frame: str = PIXELS) -> str:
         shape = box_shape(question)

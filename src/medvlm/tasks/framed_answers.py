@@ -23,12 +23,12 @@ from typing import Any
 
 from PIL import Image
 
-from medvlm.records import DETECTION, INSTANCE_DETECTION, Record
+from medvlm.records import Record, TaskType
 from medvlm.tasks import task_spec
 from medvlm.tasks.box_frame import PIXELS, Size, box_from_frame, box_to_frame, check_frame
 from medvlm.tasks.boxes import Box, RawBox, declares_xywh, format_box
 
-BOX_TASKS = (DETECTION, INSTANCE_DETECTION)
+BOX_TASKS = (TaskType.DETECTION, TaskType.INSTANCE_DETECTION)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def written_answer(task: str, boxes: Any, question: str) -> str:
     """The task's target text for parsed boxes: a list of corner boxes (detection) or a dict of
     id -> corner boxes (instance detection), written in the question's box format."""
     xywh = declares_xywh(question)
-    if task == DETECTION:
+    if task == TaskType.DETECTION:
         written = [_written(box, xywh) for box in boxes]
         return written[0] if len(written) == 1 else "[" + ", ".join(written) + "]"
     body = ", ".join(
@@ -71,7 +71,7 @@ def written_answer(task: str, boxes: Any, question: str) -> str:
 def _rescaled(record: Record, boxes: Any, convert: Callable[[Box, Size], Box]) -> str:
     """The target text of ``boxes`` (parsed from the record's task) with every box converted."""
     size = record_size(record)
-    if record.task == DETECTION:
+    if record.task == TaskType.DETECTION:
         converted = [convert(box, size) for box in boxes]
     else:
         converted = {key: [convert(box, size) for box in group] for key, group in boxes.items()}

@@ -21,7 +21,7 @@ import json
 import math
 from typing import Any
 
-from medvlm.records import INSTANCE_DETECTION
+from medvlm.records import TaskType
 from medvlm.tasks.box_frame import PIXELS, units
 from medvlm.tasks.boxes import (
     Box,
@@ -74,7 +74,7 @@ def _id_order(key: str) -> tuple[int, float, str]:
 
 
 class InstanceDetection:
-    name = INSTANCE_DETECTION
+    name = TaskType.INSTANCE_DETECTION
 
     def prompt(self, question: str, frame: str = PIXELS) -> str:
         shape = box_shape(question)

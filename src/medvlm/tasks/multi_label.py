@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 
-from medvlm.records import MULTI_LABEL
+from medvlm.records import TaskType
 from medvlm.tasks.options import offered_labels, requested_separator
 from medvlm.tasks.text import clean_output, collapse_whitespace, normalise_label
 
@@ -96,7 +96,7 @@ def answer_separator(question: str, labels: list[str] | tuple[str, ...]) -> str:
 
 
 class MultiLabel:
-    name = MULTI_LABEL
+    name = TaskType.MULTI_LABEL
 
     def prompt(self, question: str) -> str:
         separator = answer_separator(question, offered_labels(question)).strip()

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import re
 
-from medvlm.records import REGRESSION
+from medvlm.records import TaskType
 from medvlm.tasks.numbers import NumberTask
 
 
 class Regression(NumberTask):
-    name = REGRESSION
+    name = TaskType.REGRESSION
     prefer_percent = True
     well_formed = re.compile(r"-?\d+(?:\.\d+)?%?")

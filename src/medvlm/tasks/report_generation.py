@@ -11,7 +11,7 @@ unchanged.
 
 from __future__ import annotations
 
-from medvlm.records import REPORT_GENERATION
+from medvlm.records import TaskType
 from medvlm.tasks.text import clean_output, collapse_whitespace, load_json
 
 
@@ -26,7 +26,7 @@ def _cleaned(text: str) -> str:
 
 
 class ReportGeneration:
-    name = REPORT_GENERATION
+    name = TaskType.REPORT_GENERATION
 
     def prompt(self, question: str) -> str:
         return question.strip()

@@ -11,22 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from medvlm.records import (
-    CLASSIFICATION,
-    COUNTING,
-    DETECTION,
-    INSTANCE_DETECTION,
-    MULTI_LABEL,
-    REGRESSION,
-    REPORT_GENERATION,
-)
+from medvlm.records import TaskType
 
 
 @dataclass(frozen=True)
 class Classification:
     """One option per class; the class is the shape (or colour) of the object drawn."""
 
-    task: ClassVar[str] = CLASSIFICATION
+    task: ClassVar[str] = TaskType.CLASSIFICATION
     prompt: str
     labels: tuple[str, ...]
     style: str = (
@@ -39,7 +31,7 @@ class Classification:
 class MultiLabel:
     """Label ``i`` is present when a mark sits in slot ``i`` of the top strip."""
 
-    task: ClassVar[str] = MULTI_LABEL
+    task: ClassVar[str] = TaskType.MULTI_LABEL
     prompt: str
     labels: tuple[str, ...]
     separator: str
@@ -49,7 +41,7 @@ class MultiLabel:
 class Detection:
     """Pure-white rectangles; the answer boxes are their exact pixel extent."""
 
-    task: ClassVar[str] = DETECTION
+    task: ClassVar[str] = TaskType.DETECTION
     target: str
     max_boxes: int = 1
 
@@ -58,7 +50,7 @@ class Detection:
 class InstanceDetection:
     """Coloured rectangles; the colour is the instance id (``INSTANCE_RGB[id - 1]``)."""
 
-    task: ClassVar[str] = INSTANCE_DETECTION
+    task: ClassVar[str] = TaskType.INSTANCE_DETECTION
     prompt: str
     max_ids: int
 
@@ -67,7 +59,7 @@ class InstanceDetection:
 class Counting:
     """The number of blobs, or of instance objects when the image also has instance detection."""
 
-    task: ClassVar[str] = COUNTING
+    task: ClassVar[str] = TaskType.COUNTING
     prompt: str
 
 
@@ -75,7 +67,7 @@ class Counting:
 class Regression:
     """A bar filled to fraction ``f``; the answer is ``low + (high - low) * f``."""
 
-    task: ClassVar[str] = REGRESSION
+    task: ClassVar[str] = TaskType.REGRESSION
     prompt: str
     low: float
     high: float
@@ -87,7 +79,7 @@ class Regression:
 class Report:
     """A chest film whose findings (heart size, opacity, effusion) are drawn marks."""
 
-    task: ClassVar[str] = REPORT_GENERATION
+    task: ClassVar[str] = TaskType.REPORT_GENERATION
     prompt: str
 
 

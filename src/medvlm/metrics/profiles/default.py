@@ -22,16 +22,7 @@ import numpy as np
 from medvlm.metrics import boxes, classification, multilabel, numeric, report_pairs
 from medvlm.metrics.bootstrap import DEFAULT_REPLICATES, bootstrap_ci
 from medvlm.metrics.items import Item
-from medvlm.records import (
-    CLASSIFICATION,
-    COUNTING,
-    DETECTION,
-    INSTANCE_DETECTION,
-    MULTI_LABEL,
-    REGRESSION,
-    REPORT_GENERATION,
-    TASK_TYPES,
-)
+from medvlm.records import TASK_TYPES, TaskType
 from medvlm.tasks import task_spec
 
 Columns = dict[str, np.ndarray]
@@ -58,18 +49,20 @@ def _is_finite_number(value: Any) -> bool:
 
 
 METRICS = {
-    CLASSIFICATION: TaskMetric(
+    TaskType.CLASSIFICATION: TaskMetric(
         classification.per_item, classification.summarise, lambda v: isinstance(v, str)
     ),
-    MULTI_LABEL: TaskMetric(
+    TaskType.MULTI_LABEL: TaskMetric(
         multilabel.per_item, multilabel.summarise, lambda v: isinstance(v, frozenset)
     ),
-    DETECTION: TaskMetric(boxes.detection_per_item, boxes.summarise, lambda v: v is not None),
-    INSTANCE_DETECTION: TaskMetric(
+    TaskType.DETECTION: TaskMetric(
+        boxes.detection_per_item, boxes.summarise, lambda v: v is not None
+    ),
+    TaskType.INSTANCE_DETECTION: TaskMetric(
         boxes.instance_per_item, boxes.summarise, lambda v: isinstance(v, dict)
     ),
-    COUNTING: TaskMetric(numeric.per_item, numeric.summarise, _is_finite_number),
-    REGRESSION: TaskMetric(numeric.per_item, numeric.summarise, _is_finite_number),
+    TaskType.COUNTING: TaskMetric(numeric.per_item, numeric.summarise, _is_finite_number),
+    TaskType.REGRESSION: TaskMetric(numeric.per_item, numeric.summarise, _is_finite_number),
 }
 
 
@@ -138,7 +131,7 @@ def task_columns(
 ) -> TaskColumns:
     """Parse references and predictions with the task's parser; per-question metric columns."""
     spec = task_spec(task)
-    metric = _report_metric(judges) if task == REPORT_GENERATION else METRICS[task]
+    metric = _report_metric(judges) if task == TaskType.REPORT_GENERATION else METRICS[task]
     kept, references, predictions, well_formed, bad = [], [], [], [], []
     for item in items:
         reference = spec.parse(item.reference, item.question)

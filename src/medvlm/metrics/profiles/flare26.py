@@ -72,15 +72,7 @@ from medvlm.metrics.profiles._common import (
     group_by_task,
 )
 from medvlm.metrics.profiles._greedy import match_global
-from medvlm.records import (
-    CLASSIFICATION,
-    COUNTING,
-    DETECTION,
-    INSTANCE_DETECTION,
-    MULTI_LABEL,
-    REGRESSION,
-    REPORT_GENERATION,
-)
+from medvlm.records import TaskType
 
 _EMPTY_LABELS = {"", "none", "no finding", "no findings", "n/a", "na", "null", "[]"}
 _BOX_FIELDS = ("bbox", "bboxes", "box", "boxes", "bounding_box", "bounding_boxes", "detections")
@@ -314,11 +306,11 @@ def _mae(items: list[Item], preds: list[str]) -> dict[str, float]:
 
 
 _METRICS = {
-    CLASSIFICATION: _classification,
-    MULTI_LABEL: _multi_label,
-    DETECTION: _detection,
-    COUNTING: _mae,
-    REGRESSION: _mae,
+    TaskType.CLASSIFICATION: _classification,
+    TaskType.MULTI_LABEL: _multi_label,
+    TaskType.DETECTION: _detection,
+    TaskType.COUNTING: _mae,
+    TaskType.REGRESSION: _mae,
 }
 
 
@@ -375,12 +367,12 @@ def score(
     for task, group in group_by_task(items).items():
         answered = [item for item in group if item.reference.strip()]
         if answered:
-            key = DETECTION if task == INSTANCE_DETECTION else task
+            key = TaskType.DETECTION if task == TaskType.INSTANCE_DETECTION else task
             groups.setdefault(key, []).extend(answered)
     results = {}
     for task, group in groups.items():
         preds = [item.prediction.strip() for item in group]
-        if task == REPORT_GENERATION:
+        if task == TaskType.REPORT_GENERATION:
             metrics = _report(group, preds, green_judge, crimson_judge)
         else:
             metrics = _METRICS[task](group, preds)

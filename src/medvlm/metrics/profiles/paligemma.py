@@ -55,15 +55,7 @@ from medvlm.metrics.profiles._common import (
     precision_recall_f1,
 )
 from medvlm.metrics.profiles._greedy import guarded_iou, match_global, match_in_order
-from medvlm.records import (
-    CLASSIFICATION,
-    COUNTING,
-    DETECTION,
-    INSTANCE_DETECTION,
-    MULTI_LABEL,
-    REGRESSION,
-    REPORT_GENERATION,
-)
+from medvlm.records import TaskType
 
 _PROMPT_END = "Please provide a clear and concise answer."
 _FIRST_NUMBER = re.compile(r"[-+]?[0-9]*\.?[0-9]+")
@@ -101,15 +93,15 @@ def inference_answer(raw: str, task: str) -> str:
         output = output.split(_PROMPT_END)[-1].strip()
     if "\n" in output:
         output = output.split("\n", 1)[-1].strip()
-    if task == CLASSIFICATION:
+    if task == TaskType.CLASSIFICATION:
         lines = output.splitlines()
         return lines[-1].strip() if lines else output
-    if task == MULTI_LABEL:
+    if task == TaskType.MULTI_LABEL:
         parts = (part.strip() for line in output.splitlines() for part in line.split(";"))
         return "; ".join(part for part in parts if part)
-    if task in (DETECTION, INSTANCE_DETECTION):
+    if task in (TaskType.DETECTION, TaskType.INSTANCE_DETECTION):
         return _json_span(output)
-    if task in (COUNTING, REGRESSION):
+    if task in (TaskType.COUNTING, TaskType.REGRESSION):
         match = _FIRST_NUMBER.search(output)
         return match.group() if match else "0"
     return output
@@ -193,12 +185,12 @@ def _mae(refs: list[str], answers: list[str]) -> dict[str, float]:
 
 
 _METRICS = {
-    CLASSIFICATION: _classification,
-    MULTI_LABEL: _multi_label,
-    DETECTION: _detection,
-    INSTANCE_DETECTION: _instance_detection,
-    COUNTING: _mae,
-    REGRESSION: _mae,
+    TaskType.CLASSIFICATION: _classification,
+    TaskType.MULTI_LABEL: _multi_label,
+    TaskType.DETECTION: _detection,
+    TaskType.INSTANCE_DETECTION: _instance_detection,
+    TaskType.COUNTING: _mae,
+    TaskType.REGRESSION: _mae,
 }
 
 
@@ -215,7 +207,7 @@ def score(items: list[Item], green_judge: GreenScorer | None = None) -> dict[str
             item.prediction if item.submitted else inference_answer(item.prediction, task)
             for item in group
         ]
-        if task != REPORT_GENERATION:
+        if task != TaskType.REPORT_GENERATION:
             metrics = _METRICS[task](refs, answers)
         elif green_judge is None:
             metrics = {GREEN_NOT_SCORED: 1.0}

@@ -55,15 +55,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score, m
 from medvlm.metrics.items import Item
 from medvlm.metrics.profiles._common import flare25_bleu, group_by_task, precision_recall_f1
 from medvlm.metrics.profiles._greedy import corner_iou, guarded_iou, match_in_order
-from medvlm.records import (
-    CLASSIFICATION,
-    COUNTING,
-    DETECTION,
-    INSTANCE_DETECTION,
-    MULTI_LABEL,
-    REGRESSION,
-    REPORT_GENERATION,
-)
+from medvlm.records import TaskType
 
 # The evaluator's patterns, rewritten to take linear time on any text and to find exactly what
 # the originals find (noted beside each): a match never starts inside a run of digits or
@@ -431,18 +423,18 @@ def _report(items: list[Item]) -> dict[str, float]:
 
 
 _SCORERS = {
-    CLASSIFICATION: _classification,
-    MULTI_LABEL: _multi_label,
-    DETECTION: _detection,
-    INSTANCE_DETECTION: _instance_detection,
-    REPORT_GENERATION: _report,
+    TaskType.CLASSIFICATION: _classification,
+    TaskType.MULTI_LABEL: _multi_label,
+    TaskType.DETECTION: _detection,
+    TaskType.INSTANCE_DETECTION: _instance_detection,
+    TaskType.REPORT_GENERATION: _report,
 }
 
 
 def _task_result(task: str, items: list[Item]) -> dict:
     """The evaluator's ``metrics`` of one task with its example counts beside them."""
-    if task in (COUNTING, REGRESSION):
-        metrics, valid = _numeric(items, as_int=task == COUNTING)
+    if task in (TaskType.COUNTING, TaskType.REGRESSION):
+        metrics, valid = _numeric(items, as_int=task == TaskType.COUNTING)
     else:
         metrics, valid = _SCORERS[task](items), len(items)
     counts = {"num_examples": len(items), "valid_examples": valid}

@@ -65,15 +65,7 @@ from medvlm.metrics.profiles._common import (
     precision_recall_f1,
 )
 from medvlm.metrics.profiles._greedy import corner_iou, match_in_order
-from medvlm.records import (
-    CLASSIFICATION,
-    COUNTING,
-    DETECTION,
-    INSTANCE_DETECTION,
-    MULTI_LABEL,
-    REGRESSION,
-    REPORT_GENERATION,
-)
+from medvlm.records import TaskType
 
 Metrics = dict[str, float]
 
@@ -327,13 +319,13 @@ def _report(preds: list[str], refs: list[str]) -> Metrics:
 
 
 _METRICS = {
-    CLASSIFICATION: _classification,
-    MULTI_LABEL: _multi_label,
-    DETECTION: _detection,
-    INSTANCE_DETECTION: _instance_detection,
-    COUNTING: _counting,
-    REGRESSION: _regression,
-    REPORT_GENERATION: _report,
+    TaskType.CLASSIFICATION: _classification,
+    TaskType.MULTI_LABEL: _multi_label,
+    TaskType.DETECTION: _detection,
+    TaskType.INSTANCE_DETECTION: _instance_detection,
+    TaskType.COUNTING: _counting,
+    TaskType.REGRESSION: _regression,
+    TaskType.REPORT_GENERATION: _report,
 }
 
 

@@ -18,7 +18,7 @@ import numpy as np
 from medvlm.metrics.boxes import PRIMARY_THRESHOLD, Box, iou_matrix, optimal_matching
 from medvlm.metrics.items import Item
 from medvlm.metrics.numeric import r_squared
-from medvlm.records import CLASSIFICATION, DETECTION, INSTANCE_DETECTION
+from medvlm.records import TaskType
 from medvlm.tasks import task_spec
 
 COORDINATES = ("x_min", "y_min", "x_max", "y_max")
@@ -86,15 +86,17 @@ def score(items: list[Item]) -> dict[str, dict[str, float | None]]:
     by_task: dict[str, list[Item]] = {}
     for item in items:
         by_task.setdefault(item.task, []).append(item)
-    if CLASSIFICATION in by_task:
-        chosen = by_task[CLASSIFICATION]
-        scores[CLASSIFICATION] = {
+    if TaskType.CLASSIFICATION in by_task:
+        chosen = by_task[TaskType.CLASSIFICATION]
+        scores[TaskType.CLASSIFICATION] = {
             "exact_match": exact_match(
                 [i.reference for i in chosen], [i.prediction for i in chosen]
             )
         }
-    if DETECTION in by_task:
-        scores[DETECTION] = coordinate_scores(*_parsed(by_task[DETECTION]))
-    if INSTANCE_DETECTION in by_task:
-        scores[INSTANCE_DETECTION] = matched_coordinate_r2(*_parsed(by_task[INSTANCE_DETECTION]))
+    if TaskType.DETECTION in by_task:
+        scores[TaskType.DETECTION] = coordinate_scores(*_parsed(by_task[TaskType.DETECTION]))
+    if TaskType.INSTANCE_DETECTION in by_task:
+        scores[TaskType.INSTANCE_DETECTION] = matched_coordinate_r2(
+            *_parsed(by_task[TaskType.INSTANCE_DETECTION])
+        )
     return scores

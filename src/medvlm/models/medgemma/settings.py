@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from medvlm.models.medgemma.demo_model import DemoSettings
-from medvlm.records import DETECTION, INSTANCE_DETECTION, REPORT_GENERATION
+from medvlm.records import TaskType
 from medvlm.settings import (
     SHORT_ANSWER_TOKENS,
     RunSettings,
@@ -28,9 +28,9 @@ from medvlm.settings import (
 # New tokens per task type: short answers for labels and numbers, long for boxes and reports.
 DEFAULT_MAX_NEW_TOKENS = {
     **SHORT_ANSWER_TOKENS,
-    DETECTION: 192,
-    INSTANCE_DETECTION: 384,
-    REPORT_GENERATION: 384,
+    TaskType.DETECTION: 192,
+    TaskType.INSTANCE_DETECTION: 384,
+    TaskType.REPORT_GENERATION: 384,
 }
 
 

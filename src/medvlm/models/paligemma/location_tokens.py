@@ -22,7 +22,7 @@ import logging
 import re
 from collections.abc import Sequence
 
-from medvlm.records import DETECTION, Record
+from medvlm.records import Record, TaskType
 from medvlm.tasks import task_spec
 from medvlm.tasks.box_frame import Size
 from medvlm.tasks.boxes import Box
@@ -65,7 +65,7 @@ def location_target(
     """The training target of a detection or instance-detection answer in location tokens,
     instances in ``instance_order`` (module docstring)."""
     parsed = task_spec(task).parse(task_spec(task).target(answer, question), question)
-    if task == DETECTION:
+    if task == TaskType.DETECTION:
         objects = [(box, DETECTION_LABEL) for box in parsed]
     else:
         objects = [(box, key) for key, boxes in parsed.items() for box in boxes]
@@ -82,7 +82,7 @@ def decode_locations(task: str, text: str, question: str, size: Size) -> str | N
     if not all(matches):
         return None
     found = [(tokens_box(m.group(1), size), m.group(2)) for m in matches]
-    if task == DETECTION:
+    if task == TaskType.DETECTION:
         return written_answer(task, [box for box, _ in found], question)
     grouped: dict[str, list[Box]] = {}
     for box, key in found:

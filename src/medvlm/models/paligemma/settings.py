@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from medvlm.records import DETECTION, INSTANCE_DETECTION, REPORT_GENERATION
+from medvlm.records import TaskType
 from medvlm.settings import (
     SHORT_ANSWER_TOKENS,
     RunSettings,
@@ -46,9 +46,9 @@ LORA_TARGETS = (
 # New tokens per task type: short for labels and numbers, long for boxes and reports.
 DEFAULT_MAX_NEW_TOKENS = {
     **SHORT_ANSWER_TOKENS,
-    DETECTION: 128,
-    INSTANCE_DETECTION: 256,
-    REPORT_GENERATION: 256,
+    TaskType.DETECTION: 128,
+    TaskType.INSTANCE_DETECTION: 256,
+    TaskType.REPORT_GENERATION: 256,
 }
 
 
