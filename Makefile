@@ -38,10 +38,10 @@ demo: $(STAMP)
 ## readme: put the demo's test summary (results/tables/test/summary.md) into README.md, with
 ## the CPU, pin and library versions it was made with
 readme: $(STAMP)
-	$(VENV)/bin/python -m medvlm.generated --block demo-summary \
+	$(VENV)/bin/medvlm generated --block demo-summary \
 	  --source results/tables/test/summary.md --into README.md
 	$(VENV)/bin/python src/medvlm/numerics.py --provenance > results/tables/test/provenance.md
-	$(VENV)/bin/python -m medvlm.generated --block demo-provenance \
+	$(VENV)/bin/medvlm generated --block demo-provenance \
 	  --source results/tables/test/provenance.md --into README.md
 
 ## demo-check: the demo, then fail unless README's table is exactly its summary (on the CPU that
