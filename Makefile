@@ -47,7 +47,7 @@ readme: $(STAMP)
 ## demo-check: the demo, then fail unless README's table is exactly its summary (on the CPU that
 ## made it; elsewhere unless every fine-tuned run beats its untrained self) (CI)
 demo-check: demo
-	$(VENV)/bin/python -m medvlm.demo_check --readme README.md --tables results/tables/test \
+	$(VENV)/bin/medvlm demo-check --readme README.md --tables results/tables/test \
 	  --config config/config.yaml
 
 ## learn: the learnability benchmark (config/learnability.yaml) from scratch: larger tiny models

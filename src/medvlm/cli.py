@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "plan",
     "synthetic",
     "generated",
+    "demo_check",
 )
 
 
