@@ -1,12 +1,13 @@
-"""Summary tables of several runs' score files: one row per run, one column per metric.
+"""Tables of several runs' score files side by side (:mod:`medvlm.metrics.tables`).
 
-Example:
+Example (two of the demo's runs on the test split):
 
-    medvlm tables --scores base=results/scores/test/base.json \\
-        tuned=results/scores/test/tuned.json --out-dir tables
+    medvlm tables --scores untrained=results/scores/paligemma_untrained/test.json \\
+        tuned=results/scores/paligemma_tiny/test.json --out-dir tables
 
-Writes per-metric tables and ``summary.csv``/``summary.md`` into ``--out-dir`` (see
-src/medvlm/metrics/README.md).
+Writes one CSV per task type (runs as rows), ``by_dataset.csv`` (one row per task, data set and
+metric) and the headline ``summary.csv``/``summary.md`` into ``--out-dir``; the columns are
+described in src/medvlm/metrics/README.md.
 """
 
 from __future__ import annotations
