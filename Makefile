@@ -38,16 +38,16 @@ demo: $(STAMP)
 ## readme: put the demo's test summary (results/tables/test/summary.md) into README.md, with
 ## the CPU, pin and library versions it was made with
 readme: $(STAMP)
-	$(VENV)/bin/python -m medvlm.generated --block demo-summary \
+	$(VENV)/bin/medvlm generated --block demo-summary \
 	  --source results/tables/test/summary.md --into README.md
 	$(VENV)/bin/python src/medvlm/numerics.py --provenance > results/tables/test/provenance.md
-	$(VENV)/bin/python -m medvlm.generated --block demo-provenance \
+	$(VENV)/bin/medvlm generated --block demo-provenance \
 	  --source results/tables/test/provenance.md --into README.md
 
 ## demo-check: the demo, then fail unless README's table is exactly its summary (on the CPU that
 ## made it; elsewhere unless every fine-tuned run beats its untrained self) (CI)
 demo-check: demo
-	$(VENV)/bin/python -m medvlm.demo_check --readme README.md --tables results/tables/test \
+	$(VENV)/bin/medvlm demo-check --readme README.md --tables results/tables/test \
 	  --config config/config.yaml
 
 ## learn: the learnability benchmark from scratch, both halves writing their tables into

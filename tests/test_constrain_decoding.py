@@ -19,7 +19,7 @@ from medvlm.models.medgemma.demo_model import (
     build_processor,
     train_tokenizer,
 )
-from medvlm.models.medgemma.generate import generate_batch
+from medvlm.models.medgemma.generate import generate_ids
 from medvlm.models.paligemma.config import tiny
 from medvlm.models.paligemma.decode import Decoder, decode_text
 from medvlm.models.paligemma.inputs import prompt_text
@@ -124,12 +124,14 @@ def test_medgemma_answers_are_well_formed_under_the_constraint(medgemma):
     model, processor, image = medgemma
     factory = ConstraintFactory(dict.fromkeys(TASK_TYPES, BUDGET))
     free, constrained = 0, 0
-    for records in BY_TASK.values():
+
+    def answers(records, constraint=None):
         images = [[image]] * len(records)
-        answers = generate_batch(model, processor, records, images, BUDGET, PIXELS, factory)
-        constrained += _malformed(records, answers)
-        free += _malformed(
-            records, generate_batch(model, processor, records, images, BUDGET, PIXELS)
-        )
+        ids = generate_ids(model, processor, records, images, BUDGET, PIXELS, constraint)
+        return processor.batch_decode(ids, skip_special_tokens=True)
+
+    for records in BY_TASK.values():
+        constrained += _malformed(records, answers(records, factory))
+        free += _malformed(records, answers(records))
     assert constrained == 0
     assert free >= len(TASK_TYPES)

@@ -16,7 +16,13 @@ from medvlm.models.experts import EXPERTS_FILE, SHARED, Experts, GroupBatches, s
 from medvlm.records import TaskType
 from medvlm.run_checks import checked_runs
 from medvlm.settings import SettingError, from_mapping
-from tests.support.medgemma_data import colour_split, demo_texts
+from tests.support.medgemma_data import (
+    colour_split,
+    medgemma_demo,
+    medgemma_run,
+    paligemma_demo,
+    paligemma_run,
+)
 from tests.support.snakemake_runner import run_snakemake, tiny_runs_config
 
 # ---- settings, groups and their checks ----
@@ -166,34 +172,16 @@ def changed_adapters(before: dict, after: dict) -> set[str]:
 @pytest.fixture(scope="module")
 def pg_demo(colours):
     root, train, val = colours
-    demo = root / "pg-demo"
-    get_family("paligemma").build_demo_model(
-        demo, demo_texts(train, val), {"image_size": 16, "patch": 8, "width": 16}
-    )
-    return demo
+    return paligemma_demo(root / "pg-demo", train, val)
+
+
+# Both families' expert runs: an adapter per task type and a shared one.
+EXPERT_TRAINING = {"experts": "task_type", "shared_lora": True, "lora_rank": 2, "val_every": 3}
 
 
 def pg_run(demo, **train):
-    return {
-        "family": "paligemma",
-        "checkpoint": str(demo),
-        "image_size": 16,
-        "train": {
-            "steps": 6,
-            "batch_size": 4,
-            "log_every": 2,
-            "val_every": 3,
-            "save_every": 6,
-            "seqlen": 48,
-            "lora_rank": 2,
-            "learning_rate": 0.05,
-            "warmup_fraction": 0.0,
-            "experts": "task_type",
-            "shared_lora": True,
-            **train,
-        },
-        "decode": {"batch_size": 4, "constrained": False},
-    }
+    settings = {**EXPERT_TRAINING, "learning_rate": 0.05, "warmup_fraction": 0.0, **train}
+    return paligemma_run(demo, {"constrained": False}, **settings)
 
 
 def test_paligemma_step_moves_the_shared_and_the_batch_groups_adapter_only(colours, pg_demo):
@@ -296,35 +284,20 @@ def test_paligemma_predict_routes_each_question_to_its_group(colours, pg_trained
 
 @pytest.fixture(scope="module")
 def mg_demo(colours):
-    from medvlm.models.medgemma.demo_model import build_demo_model
-
     root, train, val = colours
-    build_demo_model(root / "mg-demo", demo_texts(train, val), {})
-    return root / "mg-demo"
+    return medgemma_demo(root / "mg-demo", train, val)
 
 
 def mg_run(demo, **train):
-    return {
-        "family": "medgemma",
-        "checkpoint": str(demo),
-        "seed": 0,
-        "train": {
-            "steps": 6,
-            "batch_size": 2,
-            "grad_accum": 1,  # one batch, so one group, an update
-            "learning_rate": 5e-3,
-            "warmup_fraction": 0,
-            "activation_checkpointing": False,
-            "lora_rank": 2,
-            "val_every": 3,
-            "save_every": 6,
-            "val_examples": 4,
-            "experts": "task_type",
-            "shared_lora": True,
-            **train,
-        },
-        "decode": {"batch_size": 4, "constrained": False},
+    settings = {
+        **EXPERT_TRAINING,
+        "steps": 6,
+        "grad_accum": 1,  # one batch, so one group, an update
+        "save_every": 6,
+        "val_examples": 4,
+        **train,
     }
+    return medgemma_run(demo, {"constrained": False}, **settings)
 
 
 def adapter_weights(model) -> dict[str, np.ndarray]:

@@ -1,13 +1,12 @@
-"""Generated Markdown blocks (medvlm.generated): written from a file, checked against it."""
+"""Generated Markdown blocks (medvlm.generated, ``medvlm generated``): written from a file,
+checked against it."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import pytest
 
 from medvlm.generated import read_block, replace_block
+from tests.support.cli import run_medvlm
 
 DOC = """# Title
 
@@ -38,8 +37,7 @@ def test_missing_or_repeated_markers_name_the_file_and_block():
 
 
 def run(*args, cwd):
-    command = [sys.executable, "-m", "medvlm.generated", *args]
-    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, check=False)
+    return run_medvlm("generated", *args, cwd=cwd, timeout=120)
 
 
 def test_the_command_writes_then_checks(tmp_path):

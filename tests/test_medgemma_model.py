@@ -14,7 +14,7 @@ from transformers import AutoModelForImageTextToText, AutoProcessor, LogitsProce
 from medvlm.models.base import get_family
 from medvlm.models.medgemma.data import ExampleSource, sft_dataset
 from medvlm.models.medgemma.demo_model import DemoSettings, build_demo_model
-from medvlm.models.medgemma.generate import generate_batch, generate_ids
+from medvlm.models.medgemma.generate import generate_ids
 from medvlm.models.medgemma.model import check_checkpoint, load_model, load_processor
 from medvlm.models.medgemma.predict import predict, task_batches
 from medvlm.models.medgemma.settings import MedGemmaRun
@@ -167,11 +167,13 @@ def test_batched_generation_matches_one_at_a_time(loaded, demo):
     short = records[0].__class__(**{**records[0].__dict__, "question": "Level?"})
     batch = [short, records[1]]
     images = ExampleSource(train, PIXELS).examples([r.uid for r in batch])["images"]
-    together = generate_batch(model, processor, batch, images, 5, PIXELS)
-    alone = [
-        generate_batch(model, processor, [r], [v], 5, PIXELS)[0]
-        for r, v in zip(batch, images, strict=True)
-    ]
+
+    def texts(records, views):
+        ids = generate_ids(model, processor, records, views, 5, PIXELS)
+        return processor.batch_decode(ids, skip_special_tokens=True)
+
+    together = texts(batch, images)
+    alone = [texts([r], [v])[0] for r, v in zip(batch, images, strict=True)]
     assert together == alone
 
 

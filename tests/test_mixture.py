@@ -22,7 +22,13 @@ from medvlm.models.base import TRAIN_LOG_COLUMNS, get_family
 from medvlm.records import TaskType
 from medvlm.run_checks import checked_runs
 from medvlm.settings import MixtureSettings, SettingError, from_mapping
-from tests.support.medgemma_data import colour_split, demo_texts
+from tests.support.medgemma_data import (
+    colour_split,
+    medgemma_demo,
+    medgemma_run,
+    paligemma_demo,
+    paligemma_run,
+)
 from tests.support.snakemake_runner import tiny_runs_config
 
 
@@ -209,28 +215,11 @@ def test_paligemma_trains_on_the_mixture_and_logs_the_groups(colours):
     from medvlm.models.paligemma.settings import PaliGemmaRun
 
     root, train, val = colours
-    family = get_family("paligemma")
-    demo = root / "pg-demo"
-    family.build_demo_model(
-        demo, demo_texts(train, val), {"image_size": 16, "patch": 8, "width": 16}
-    )
-    run = {
-        "family": "paligemma",
-        "checkpoint": str(demo),
-        "image_size": 16,
-        "train": {
-            "steps": 6,
-            "batch_size": 4,
-            "log_every": 2,
-            "val_every": 6,
-            "save_every": 6,
-            "seqlen": 48,
-            "select": "loss",
-            "mixture": {"by": "dataset", "temperature": math.inf},
-        },
-    }
+    demo = paligemma_demo(root / "pg-demo", train, val)
+    mixture = {"by": "dataset", "temperature": math.inf}
+    run = paligemma_run(demo, val_every=6, select="loss", mixture=mixture)
     out = root / "pg-run"
-    family.train(run, train, val, out, root / "pg-resume")
+    get_family("paligemma").train(run, train, val, out, root / "pg-resume")
     columns, rows = read_csv(out / "train_log.csv")
     assert tuple(columns) == TRAIN_LOG_COLUMNS  # the loss plot's reader is unchanged
     columns, groups = read_csv(out / GROUP_LOG)
@@ -254,52 +243,33 @@ def test_paligemma_trains_on_the_mixture_and_logs_the_groups(colours):
 
 
 @pytest.fixture(scope="module")
-def medgemma_demo(colours):
-    from medvlm.models.medgemma.demo_model import build_demo_model
-
+def mg_demo(colours):
     root, train, val = colours
-    build_demo_model(root / "mg-demo", demo_texts(train, val), {})
-    return root / "mg-demo"
+    return medgemma_demo(root / "mg-demo", train, val)
 
 
-def medgemma_run(model_dir, **train):
-    return {
-        "family": "medgemma",
-        "checkpoint": str(model_dir),
-        "seed": 0,
-        "train": {
-            "batch_size": 2,
-            "grad_accum": 2,
-            "learning_rate": 5e-3,
-            "warmup_fraction": 0,
-            "activation_checkpointing": False,
-            "select": "loss",
-            **train,
-        },
-        "decode": {"batch_size": 4},
-    }
+def mg_run(model_dir, **train):
+    return medgemma_run(model_dir, **{"grad_accum": 2, "select": "loss", **train})
 
 
 def batches(dataloader) -> list[list[int]]:
     return [list(batch) for batch in dataloader.batch_sampler]
 
 
-def test_medgemma_default_sampler_is_the_trainers_own(colours, medgemma_demo, tmp_path):
+def test_medgemma_default_sampler_is_the_trainers_own(colours, mg_demo, tmp_path):
     from torch.utils.data import RandomSampler
 
     from medvlm.models.medgemma.settings import MedGemmaRun
     from medvlm.models.medgemma.train import build_trainer
 
     _, train, val = colours
-    cfg = MedGemmaRun.from_run(medgemma_run(medgemma_demo, steps=3))
+    cfg = MedGemmaRun.from_run(mg_run(mg_demo, steps=3))
     trainer = build_trainer(cfg, train, val, tmp_path / "out", tmp_path / "resume")
     assert isinstance(trainer._get_train_sampler(), RandomSampler)
     assert trainer.args.max_steps == 3
 
 
-def test_medgemma_reads_the_global_order_and_resumes_where_it_stopped(
-    colours, medgemma_demo, tmp_path
-):
+def test_medgemma_reads_the_global_order_and_resumes_where_it_stopped(colours, mg_demo, tmp_path):
     """The trainer's prepared data loader yields the mixture's draws, update by update; after
     the trainer's own resume skip it yields the same draws an uninterrupted run reads next."""
     from accelerate import skip_first_batches
@@ -308,7 +278,7 @@ def test_medgemma_reads_the_global_order_and_resumes_where_it_stopped(
     from medvlm.models.medgemma.train import build_trainer
 
     _, train, val = colours
-    run = medgemma_run(medgemma_demo, steps=5, mixture={"by": "task_type", "temperature": 2})
+    run = mg_run(mg_demo, steps=5, mixture={"by": "task_type", "temperature": 2})
     cfg = MedGemmaRun.from_run(run)
     trainer = build_trainer(cfg, train, val, tmp_path / "out", tmp_path / "resume")
     assert trainer.args.max_steps == 5
@@ -354,12 +324,12 @@ def test_process_slices_are_disjoint_and_cover_the_global_order():
         assert sorted(update) == list(range(u * per_update, (u + 1) * per_update))
 
 
-def test_medgemma_trains_on_the_mixture_and_logs_the_groups(colours, medgemma_demo, tmp_path):
+def test_medgemma_trains_on_the_mixture_and_logs_the_groups(colours, mg_demo, tmp_path):
     from medvlm.models.medgemma.train import train as train_medgemma
 
     _, train, val = colours
-    run = medgemma_run(
-        medgemma_demo,
+    run = mg_run(
+        mg_demo,
         steps=4,
         log_every=2,
         val_every=4,
@@ -380,7 +350,7 @@ def test_medgemma_trains_on_the_mixture_and_logs_the_groups(colours, medgemma_de
     assert last["neojaundice"] >= 2
 
 
-def test_medgemma_killed_mixture_run_resumes_to_the_same_adapter(colours, medgemma_demo, tmp_path):
+def test_medgemma_killed_mixture_run_resumes_to_the_same_adapter(colours, mg_demo, tmp_path):
     """Killed after a checkpoint and rerun, a mixture run ends with the adapter and the group
     log of an uninterrupted one: the trainer's resume skips exactly the draws already read."""
     import torch
@@ -392,8 +362,8 @@ def test_medgemma_killed_mixture_run_resumes_to_the_same_adapter(colours, medgem
 
     _, train, val = colours
     mixture = {"by": "dataset_task", "temperature": 3}
-    run = medgemma_run(
-        medgemma_demo, steps=6, log_every=2, val_every=6, save_every=2, val_examples=4,
+    run = mg_run(
+        mg_demo, steps=6, log_every=2, val_every=6, save_every=2, val_examples=4,
         mixture=mixture,
     )  # fmt: skip
     train_medgemma(run, train, val, tmp_path / "whole", tmp_path / "whole-resume")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from medvlm import demo_check, numerics
+from medvlm import cli, demo_check, numerics
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -125,9 +125,13 @@ def _tree(tmp_path: Path, table: str, cpu: str) -> tuple[Path, Path, Path]:
 def test_on_the_generating_cpu_the_check_is_exact(tmp_path, capsys, same_table):
     table = "| the demo's table |\n" if same_table else "| another table |\n"
     readme, tables, config = _tree(tmp_path, table, demo_check.this_cpu())
-    assert demo_check.check(readme, tables, config) == (0 if same_table else 1)
+    argv = ["demo-check", "--readme", str(readme), "--tables", str(tables), "--config", str(config)]
+    assert cli.main(argv) == (0 if same_table else 1)
     if not same_table:
         assert "-| another table |" in capsys.readouterr().err
+    (tables / "summary.md").unlink()
+    assert cli.main(argv) == 1
+    assert "error: " in capsys.readouterr().err
 
 
 def test_on_another_cpu_the_check_is_the_claim(tmp_path, capsys):

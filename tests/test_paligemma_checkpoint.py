@@ -15,7 +15,14 @@ from medvlm.models.paligemma.checkpoint import (
     save_params,
 )
 from medvlm.models.paligemma.config import PaliGemmaConfig, tiny
-from medvlm.models.paligemma.params import cast, flatten, infer_config, init_params, param_shapes
+from medvlm.models.paligemma.params import (
+    cast,
+    flatten,
+    infer_config,
+    init_params,
+    param_shapes,
+    unflatten,
+)
 
 CONFIG = tiny(vocab_size=40, image_size=16, width=16, depth=2, patch=8)
 
@@ -36,6 +43,15 @@ def test_round_trip_stores_bfloat16_as_void_like_big_vision(params, tmp_path):
         assert loaded[name].dtype == ml_dtypes.bfloat16
         expected = np.asarray(value).astype(ml_dtypes.bfloat16)
         np.testing.assert_array_equal(loaded[name].view(np.uint16), expected.view(np.uint16))
+
+
+def test_npz_keys_are_slash_joined_paths_in_tree_order(tmp_path):
+    tree = {"llm": {"b": np.ones(2), "a": {"w": np.zeros(1)}}, "img": np.ones(1)}
+    save_params(tree, tmp_path / "tree.npz")
+    with np.load(tmp_path / "tree.npz") as raw:
+        assert raw.files == ["params/llm/b", "params/llm/a/w", "params/img"]
+    assert unflatten(flatten(tree)).keys() == tree.keys()
+    assert list(flatten(tree)) == ["llm/b", "llm/a/w", "img"]
 
 
 def test_files_without_params_prefix_load(params, tmp_path):

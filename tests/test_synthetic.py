@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
+from medvlm import cli
 from medvlm.data.synthetic import (
     DATASETS,
     DATASETS_BY_NAME,
@@ -21,7 +22,6 @@ from medvlm.data.synthetic import (
     palette,
     write_synthetic_tree,
 )
-from medvlm.data.synthetic.__main__ import main as cli_main
 from medvlm.data.synthetic.render import shape_mask
 from medvlm.records import REQUIRED_FIELDS, TASK_TYPES, UnknownTaskType, normalise_task_type
 
@@ -532,14 +532,14 @@ def test_refuses_a_foreign_tree_and_rewrites_its_own(tmp_path):
 
 
 def test_command_line(tmp_path, capsys):
-    argv = ["--root", str(tmp_path), "--datasets", "chromosome", "--train-images", "2",
+    argv = ["synthetic", "--root", str(tmp_path), "--datasets", "chromosome", "--train-images", "2",
             "--val-images", "1", "--image-size", "80x60", "--image-format", "png"]  # fmt: skip
-    assert cli_main(argv) == 0
+    assert cli.main(argv) == 0
     assert json.loads(capsys.readouterr().out) == {"images": 3, "questions": 6, "faults": 0}
     with Image.open(next(tmp_path.rglob("imagesVal/*.png"))) as image:
         assert image.size == (80, 60)
     with pytest.raises(SystemExit):
-        cli_main(["--root", str(tmp_path), "--image-size", "big"])
+        cli.main(["synthetic", "--root", str(tmp_path), "--image-size", "big"])
 
 
 def test_an_unbalanced_tree_has_more_images_of_the_named_data_set(tmp_path):

@@ -8,6 +8,7 @@ import math
 import pandas as pd
 import pytest
 
+from medvlm import cli
 from medvlm.metrics import tables
 
 
@@ -84,10 +85,12 @@ def test_written_tables(scores, tmp_path):
 def test_command_line_and_bad_arguments(scores, tmp_path, capsys):
     out = tmp_path / "cli"
     a = tmp_path / "a.json"
-    assert tables.main(["--scores", f"base={a}", "--out-dir", str(out)]) == 0
+    assert cli.main(["tables", "--scores", f"base={a}", "--out-dir", str(out)]) == 0
     assert (out / "summary.md").is_file()
-    assert tables.main(["--scores", str(a), "--out-dir", str(out)]) == 1
+    assert cli.main(["tables", "--scores", str(a), "--out-dir", str(out)]) == 1
     assert "RUN=PATH" in capsys.readouterr().err
     (tmp_path / "bad.json").write_text("{}")
-    assert tables.main(["--scores", f"x={tmp_path / 'bad.json'}", "--out-dir", str(out)]) == 1
+    assert (
+        cli.main(["tables", "--scores", f"x={tmp_path / 'bad.json'}", "--out-dir", str(out)]) == 1
+    )
     assert "bad.json" in capsys.readouterr().err

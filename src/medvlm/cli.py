@@ -15,7 +15,18 @@ from collections.abc import Sequence
 from medvlm.logs import setup_logging
 
 # Subcommand modules under medvlm.commands, in the order `medvlm --help` lists them.
-COMMANDS: tuple[str, ...] = ("predict", "export", "score", "check_data", "check_cluster", "plan")
+COMMANDS: tuple[str, ...] = (
+    "predict",
+    "export",
+    "score",
+    "tables",
+    "check_data",
+    "check_cluster",
+    "plan",
+    "synthetic",
+    "generated",
+    "demo_check",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -9,15 +9,12 @@ models (kernel blocking may follow cache sizes), so there the check is what READ
 the numbers: every fine-tuned run beats its untrained (zero-shot) self on every task type's
 headline metric, except where both score 0. The check says which of the two it made.
 
-    python -m medvlm.demo_check --readme README.md --tables results/tables/test \\
-        --config config/config.yaml
+``medvlm demo-check`` (:mod:`medvlm.commands.demo_check`) runs it.
 """
 
 from __future__ import annotations
 
-import argparse
 import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -105,20 +102,3 @@ def check(readme: Path, tables: Path, config_path: Path) -> int:
     if not failures:
         print(f"  held for {len(pairs)} fine-tuned runs: {', '.join(sorted(pairs))}")
     return 1 if failures or not pairs else 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m medvlm.demo_check", description=__doc__)
-    parser.add_argument("--readme", type=Path, default=Path("README.md"))
-    parser.add_argument("--tables", type=Path, default=Path("results/tables/test"))
-    parser.add_argument("--config", type=Path, default=Path("config/config.yaml"))
-    args = parser.parse_args(argv)
-    try:
-        return check(args.readme, args.tables, args.config)
-    except (OSError, ValueError, KeyError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,20 +7,14 @@ A block sits between two HTML comments (invisible when rendered)::
     ...
     <!-- end generated: NAME -->
 
-    python -m medvlm.generated --block demo-summary --source results/tables/test/summary.md \\
-        --into README.md [--check]
-
-writes ``--source``'s text into the block (or, with ``--check``, exits 1 and shows the
-difference when the block is not exactly that text).
+``medvlm generated`` (:mod:`medvlm.commands.generated`) writes a file's text into a block, or
+checks that it is there.
 """
 
 from __future__ import annotations
 
-import argparse
 import difflib
 import re
-import sys
-from collections.abc import Sequence
 from pathlib import Path
 
 from medvlm.io import write_text
@@ -80,34 +74,3 @@ def block_difference(path: str | Path, name: str, content: str) -> str:
             "generated",
         )
     )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m medvlm.generated", description=__doc__)
-    parser.add_argument("--block", required=True, help="the block's name")
-    parser.add_argument("--source", required=True, help="the file whose text the block holds")
-    parser.add_argument("--into", required=True, help="the Markdown file holding the block")
-    parser.add_argument("--check", action="store_true", help="compare only; exit 1 if different")
-    args = parser.parse_args(argv)
-    try:
-        content = Path(args.source).read_text(encoding="utf-8")
-        if args.check:
-            difference = block_difference(args.into, args.block, content)
-            if difference:
-                print(
-                    f"{args.into}: block {args.block!r} differs from {args.source} "
-                    f"(rerun without --check to update it):\n{difference}",
-                    file=sys.stderr,
-                )
-                return 1
-            return 0
-        changed = write_block(args.into, args.block, content)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"{args.into}: block {args.block!r} {'updated' if changed else 'unchanged'}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

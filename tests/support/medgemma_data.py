@@ -1,8 +1,9 @@
-"""Small image splits for the MedGemma tests: records, PNG files and their built shard.
+"""Small image splits for the model tests: records, PNG files and their built shard.
 
-``color_split`` asks which colour a noisy square is (red, green or blue): a task a tiny model
-can only learn by looking at the image. ``add_multi_view`` adds neojaundice-like records with
-three images each.
+``colour_split`` asks which colour a noisy square is (red, green or blue): a task a tiny model
+can only learn by looking at the image, with (``views``) neojaundice-like records of three
+images each. ``medgemma_demo`` and ``paligemma_demo`` build a family's tiny demo model for such
+splits, ``medgemma_run`` and ``paligemma_run`` a tiny training of it.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from PIL import Image
 
 from medvlm.data.shards import build_shards
 from medvlm.io import write_jsonl
-from medvlm.models.base import SplitData
+from medvlm.models.base import SplitData, get_family
 from medvlm.records import Record, TaskType
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 200, 40), "blue": (30, 40, 220)}
 QUESTION = "Which colour is the square? A. red B. green C. blue"
 LETTERS = {"red": "A", "green": "B", "blue": "C"}
 SHARD_SIZE = 16
+PALIGEMMA_DEMO = {"image_size": 16, "patch": 8, "width": 16}
 
 
 def _record(uid: str, task: str, question: str, answer: str, paths: list[Path], dataset: str):
@@ -110,3 +112,55 @@ def demo_texts(*splits: SplitData) -> list[str]:
             spec = task_spec(record.task)
             texts += [spec.prompt(record.question), spec.target(record.answer, record.question)]
     return texts
+
+
+def medgemma_demo(folder: Path, *splits: SplitData) -> Path:
+    """The tiny random MedGemma demo in ``folder``, its tokenizer learnt from ``splits``."""
+    from medvlm.models.medgemma.demo_model import build_demo_model
+
+    build_demo_model(folder, demo_texts(*splits), {})
+    return folder
+
+
+def medgemma_run(model_dir: Path, decode: dict | None = None, **train) -> dict:
+    """A tiny MedGemma training of ``model_dir``: batches of 2 at learning rate 5e-3, no warmup,
+    no activation checkpointing, then ``train``'s settings (and ``decode``'s)."""
+    return {
+        "family": "medgemma",
+        "checkpoint": str(model_dir),
+        "seed": 0,
+        "train": {
+            "batch_size": 2,
+            "learning_rate": 5e-3,
+            "warmup_fraction": 0,
+            "activation_checkpointing": False,
+            **train,
+        },
+        "decode": {"batch_size": 4, **(decode or {})},
+    }
+
+
+def paligemma_demo(folder: Path, *splits: SplitData) -> Path:
+    """The tiny random PaliGemma demo (:data:`PALIGEMMA_DEMO`) in ``folder``, its tokenizer
+    learnt from ``splits``."""
+    get_family("paligemma").build_demo_model(folder, demo_texts(*splits), PALIGEMMA_DEMO)
+    return folder
+
+
+def paligemma_run(model_dir: Path, decode: dict | None = None, **train) -> dict:
+    """A tiny PaliGemma training of ``model_dir``: 6 steps of 4 examples of at most 48 tokens,
+    logged every 2 and saved at the end, then ``train``'s settings (and ``decode``'s)."""
+    return {
+        "family": "paligemma",
+        "checkpoint": str(model_dir),
+        "image_size": PALIGEMMA_DEMO["image_size"],
+        "train": {
+            "steps": 6,
+            "batch_size": 4,
+            "log_every": 2,
+            "save_every": 6,
+            "seqlen": 48,
+            **train,
+        },
+        "decode": {"batch_size": 4, **(decode or {})},
+    }

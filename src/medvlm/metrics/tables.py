@@ -1,6 +1,6 @@
 """Tables from score files: one CSV per task type, per data set, and a headline summary.
 
-    python -m medvlm.metrics.tables --scores run1=a.json run2=b.json --out-dir DIR
+    medvlm tables --scores run1=a.json run2=b.json --out-dir DIR
 
 Writes ``DIR/<task>.csv`` (runs as rows; the default profile's pooled metrics with ``_lo``/``_hi``
 interval columns, then every other profile's metrics as ``<profile>:<metric>``),
@@ -11,11 +11,9 @@ interval). Values a public profile wrote as ``"inf"`` are read back as infinity.
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
-import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -163,33 +161,3 @@ def write_tables(scores: Mapping[str, dict], out_dir: str | Path) -> list[Path]:
     written.append(out / "summary.md")
     write_text(written[-1], summary_markdown(summary))
     return written
-
-
-def _run_paths(pairs: Sequence[str]) -> dict[str, str]:
-    paths = {}
-    for pair in pairs:
-        run, sep, path = pair.partition("=")
-        if not sep or not run or not path:
-            raise ValueError(f"--scores takes RUN=PATH, got {pair!r}")
-        if run in paths:
-            raise ValueError(f"--scores names run {run!r} twice")
-        paths[run] = path
-    return paths
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m medvlm.metrics.tables")
-    parser.add_argument("--scores", nargs="+", required=True, metavar="RUN=PATH")
-    parser.add_argument("--out-dir", required=True)
-    args = parser.parse_args(argv)
-    try:
-        written = write_tables(load_scores(_run_paths(args.scores)), args.out_dir)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"wrote {len(written)} tables to {args.out_dir}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -3,7 +3,7 @@
 All 19 data sets, every task type in its real answer format and ``TaskType`` spelling, PNG and
 JPEG images in gray, RGB, RGBA and 16-bit, and (at ``fault_rate`` > 0) the faults real trees
 have, each listed in ``<root>/synthetic_manifest.json``. The answers are determined by the
-pixels, so a tiny model can learn them. ``python -m medvlm.data.synthetic --help`` writes one.
+pixels, so a tiny model can learn them. ``medvlm synthetic --help`` writes one.
 """
 
 from medvlm.data.synthetic.config import SyntheticConfig

@@ -1,4 +1,4 @@
-"""Batched greedy generation: left padding, only the new tokens decoded, a logits-processor hook.
+"""Batched greedy generation: left padding, only the new tokens returned, a logits-processor hook.
 
 Constrained decoding plugs in through a :class:`LogitsProcessorFactory`: called once per batch
 (every record of a batch has the same task type) with the batch's records, the tokenizer and
@@ -35,22 +35,6 @@ def prompt_texts(
     ]
 
 
-def generate_batch(
-    model,
-    processor,
-    records: Sequence[Record],
-    images: Sequence[list[Image.Image]],
-    max_new_tokens: int,
-    frame: str,
-    logits_processor_factory: LogitsProcessorFactory | None = None,
-) -> list[str]:
-    """The decoded new text of each record, greedy (boxes asked for in ``frame``)."""
-    new_ids = generate_ids(
-        model, processor, records, images, max_new_tokens, frame, logits_processor_factory
-    )
-    return processor.batch_decode(new_ids, skip_special_tokens=True)
-
-
 def generate_ids(
     model,
     processor,
@@ -60,7 +44,9 @@ def generate_ids(
     frame: str,
     logits_processor_factory: LogitsProcessorFactory | None = None,
 ):
-    """The new token ids ``[B, T]`` of each record, greedy (pad after a record's end)."""
+    """The new token ids ``[B, T]`` of each record, greedy (pad after a record's end), boxes
+    asked for in ``frame``; ``processor.batch_decode(ids, skip_special_tokens=True)`` gives
+    the texts."""
     import torch
     from transformers import LogitsProcessorList
 

@@ -18,7 +18,7 @@ from medvlm.models.best_weights import score_answers
 from medvlm.models.experts import Experts
 from medvlm.models.medgemma.data import batch_images
 from medvlm.models.medgemma.experts import activate, load_experts
-from medvlm.models.medgemma.generate import LogitsProcessorFactory, generate_batch
+from medvlm.models.medgemma.generate import LogitsProcessorFactory, generate_ids
 from medvlm.models.medgemma.model import (
     check_checkpoint,
     inference_device,
@@ -100,7 +100,7 @@ def answer_records(
         if experts is not None:
             activate(model, experts.adapters(experts.group_of(batch[0].task)))
         images = batch_images(loader.read_images([r.uid for r in batch]))
-        texts = generate_batch(
+        ids = generate_ids(
             model,
             processor,
             batch,
@@ -109,6 +109,7 @@ def answer_records(
             cfg.train.box_frame,
             factory,
         )
+        texts = processor.batch_decode(ids, skip_special_tokens=True)
         for record, text in zip(batch, texts, strict=True):
             answers[record.uid] = text
     return answers

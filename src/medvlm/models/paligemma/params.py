@@ -8,32 +8,22 @@ import math
 import jax
 import jax.numpy as jnp
 import numpy as np
+from flax import traverse_util
 
 from medvlm.models.paligemma.config import GemmaConfig, PaliGemmaConfig, ViTConfig
 from medvlm.models.paligemma.gemma import INIT_STDDEV
 from medvlm.models.paligemma.model import PaliGemma
 
+SEP = "/"
 
-def flatten(tree: dict, prefix: str = "") -> dict[str, object]:
-    flat = {}
-    for key, value in tree.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, f"{name}/"))
-        else:
-            flat[name] = value
-    return flat
+
+def flatten(tree: dict) -> dict[str, object]:
+    """``{"a": {"b": x}}`` → ``{"a/b": x}``, in the tree's order: the keys of a checkpoint npz."""
+    return traverse_util.flatten_dict(tree, sep=SEP)
 
 
 def unflatten(flat: dict[str, object]) -> dict:
-    tree: dict = {}
-    for name, value in flat.items():
-        *parents, leaf = name.split("/")
-        node = tree
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
-    return tree
+    return traverse_util.unflatten_dict(flat, sep=SEP)
 
 
 def _dummy_inputs(config: PaliGemmaConfig):

@@ -1,14 +1,24 @@
-"""``python -m medvlm.data.synthetic --root DIR``: write a synthetic FLARE tree."""
+"""Write a synthetic FLARE tree (the demo's data; see :mod:`medvlm.data.synthetic`).
+
+Example (100 training images per data set):
+
+    medvlm synthetic --root /tmp/flare --train-images 100
+
+Prints the counts written as JSON: images, questions and faults (``--fault-rate`` > 0 plants the
+faults real trees have, each listed in ``<root>/synthetic_manifest.json``).
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
-import logging
-import sys
 
+from medvlm.commands import reporting
 from medvlm.data.synthetic.config import IMAGE_FORMATS, SyntheticConfig
 from medvlm.data.synthetic.tree import write_synthetic_tree
+
+NAME = "synthetic"
+HELP = "write a synthetic FLARE tree (every data set and task type, answers from the pixels)"
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -20,8 +30,7 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m medvlm.data.synthetic", description=__doc__)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--root", required=True, help="folder to write the tree into")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--train-images", type=int, default=24, help="images per data set")
@@ -34,9 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--image-format", choices=IMAGE_FORMATS)
     parser.add_argument("--datasets", nargs="+", help="a subset of the 19 data sets")
     parser.add_argument("--workers", type=int, default=1, help="processes rendering images")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
+
+
+def run(args: argparse.Namespace) -> int:
+    def write() -> None:
         config = SyntheticConfig(
             seed=args.seed,
             train_images_per_dataset=args.train_images,
@@ -48,13 +58,7 @@ def main(argv: list[str] | None = None) -> int:
             datasets=tuple(args.datasets) if args.datasets else None,
         )
         summary = write_synthetic_tree(args.root, config, workers=args.workers)
-    except (ValueError, FileExistsError) as error:
-        parser.exit(2, f"error: {error}\n")
-    counts = {"images": summary["images"], "questions": summary["questions"]}
-    json.dump({**counts, "faults": len(summary["faults"])}, sys.stdout)
-    print()
-    return 0
+        counts = {"images": summary["images"], "questions": summary["questions"]}
+        print(json.dumps({**counts, "faults": len(summary["faults"])}))
 
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return reporting(write)
