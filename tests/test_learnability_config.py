@@ -47,8 +47,8 @@ def test_the_levers_config_plans_its_runs_on_an_unbalanced_tree():
     budgets = {(train["steps"], train["batch_size"]) for train in trained.values()}
     assert len(budgets) == 1
     assert trained["pg_mixture"]["mixture"]["temperature"] >= 2
-    assert trained["pg_experts"]["experts"] == "task_type"
-    assert trained["pg_lora"]["lora_rank"] == trained["pg_experts"]["lora_rank"] > 0
+    assert trained["mg_experts"]["experts"] == "task_type"
+    assert trained["mg_lora"]["lora_rank"] == trained["mg_experts"]["lora_rank"] > 0
     result = subprocess.run(
         [str(SNAKEMAKE), "-n", "--configfile", "config/levers.yaml"],
         cwd=REPO,
