@@ -1,6 +1,5 @@
 """One settings vocabulary: the shared keys, their checks, and config/README.md's tables."""
 
-import dataclasses
 import re
 
 import pytest
@@ -20,7 +19,7 @@ FAMILIES = {"PaliGemma": paligemma, "MedGemma": medgemma}
 
 
 def names(cls) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
+    return set(cls.model_fields)
 
 
 def own(module, kind: str) -> set[str]:

@@ -11,13 +11,15 @@ Shared keys (:mod:`medvlm.settings`) get MedGemma's defaults here, next to MedGe
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
+
+from pydantic import Field
 
 from medvlm.models.medgemma.demo_model import DemoSettings
 from medvlm.records import DETECTION, INSTANCE_DETECTION, REPORT_GENERATION
 from medvlm.settings import (
     SHORT_ANSWER_TOKENS,
+    ListOf,
     RunSettings,
     SharedDecodeSettings,
     SharedTrainSettings,
@@ -38,7 +40,6 @@ ALL_LINEAR = "all-linear"
 CHECKPOINT = "a local Gemma 3 model directory"
 
 
-@dataclass(frozen=True)
 class TrainSettings(SharedTrainSettings):
     """LoRA fine-tuning with TRL's ``SFTTrainer`` (defaults: the MedGemma notebook's recipe); the
     shared keys are described in :class:`medvlm.settings.SharedTrainSettings`.
@@ -53,17 +54,6 @@ class TrainSettings(SharedTrainSettings):
     module names (PEFT's ``target_modules``); ``warmup_fraction`` 0.03; ``max_grad_norm`` 0.3;
     ``activation_checkpointing`` on. MedGemma has no location tokens: its boxes are JSON in
     ``box_frame``.
-
-    lora_dropout: dropout on the LoRA input (0.05).
-    lr_scheduler: a transformers scheduler name ("linear").
-    optimizer: a transformers ``optim`` name; ``None`` picks ``adamw_torch_fused`` on a GPU and
-        ``adamw_torch`` on the CPU.
-    grad_accum: micro-steps accumulated per update (4). epochs: passes over the training split
-        (1.0) when ``steps`` is null.
-    attn_implementation: "eager" (recommended for Gemma 3 training), "sdpa", ...
-    max_length: truncate tokenised examples, image tokens included, to this length; ``None``
-        never truncates (a cut through the image tokens would break the example).
-    dataloader_workers: processes that build batches (0 = in the training process).
     """
 
     # the shared keys, with this family's defaults
@@ -73,21 +63,35 @@ class TrainSettings(SharedTrainSettings):
     warmup_fraction: float = 0.03
     max_grad_norm: float = 0.3
     lora_rank: int = 16
-    lora_targets: str | tuple[str, ...] = ALL_LINEAR
+    lora_targets: str | ListOf[str] = ALL_LINEAR
     val_examples: int | None = 256
     activation_checkpointing: bool = True
     # this family's own keys
-    lora_dropout: float = 0.05
-    lr_scheduler: str = "linear"
-    optimizer: str | None = None
-    grad_accum: int = 4
-    epochs: float = 1.0
-    attn_implementation: str = "eager"
-    max_length: int | None = None
-    dataloader_workers: int = 0
+    lora_dropout: float = Field(0.05, description="dropout on the LoRA input")
+    lr_scheduler: str = Field("linear", description="a transformers scheduler name")
+    optimizer: str | None = Field(
+        None,
+        description="a transformers `optim` name; `null` = `adamw_torch_fused` on a GPU, "
+        "`adamw_torch` on the CPU",
+    )
+    grad_accum: int = Field(4, description="micro-steps accumulated per update")
+    epochs: float = Field(1.0, description="passes over the training split when `steps` is `null`")
+    attn_implementation: str = Field(
+        "eager",
+        description="attention kernel for training (`eager` is recommended for Gemma 3; `sdpa`, "
+        "...)",
+    )
+    max_length: int | None = Field(
+        None,
+        description="truncate each tokenised example, image tokens included, to this length; "
+        "`null` never cuts (a cut through the image tokens would break the example)",
+    )
+    dataloader_workers: int = Field(
+        0, description="processes that build batches (`0` = the training process)"
+    )
 
-    def validate(self) -> None:
-        super().validate()
+    def check_values(self) -> None:
+        super().check_values()
         check(self.lora_rank >= 1, "lora_rank", "must be at least 1 (MedGemma always trains LoRA)")
         check(self.grad_accum >= 1, "grad_accum", "must be at least 1")
         check(0 <= self.lora_dropout < 1, "lora_dropout", "must be in [0, 1)")
@@ -99,25 +103,22 @@ class TrainSettings(SharedTrainSettings):
         check(len(self.lora_targets) > 0, "lora_targets", "must name at least one module")
 
 
-@dataclass(frozen=True)
 class DecodeSettings(SharedDecodeSettings):
-    """Greedy batched generation (shared keys: ``SharedDecodeSettings``).
-
-    batch_size: questions per ``generate`` call (8).
-    merge_adapter: fold the LoRA weights into the base model before generating (faster, same
-        greedy output).
-    attn_implementation: attention kernel for generation ("sdpa").
-    """
+    """Greedy batched generation (shared keys: ``SharedDecodeSettings``); ``batch_size`` is the
+    questions per ``generate`` call."""
 
     DEFAULT_MAX_NEW_TOKENS: ClassVar[dict[str, int]] = DEFAULT_MAX_NEW_TOKENS
 
     batch_size: int = 8
-    merge_adapter: bool = True
-    attn_implementation: str = "sdpa"
+    merge_adapter: bool = Field(
+        True,
+        description="fold the LoRA weights into the base model before generating (faster, same "
+        "greedy output)",
+    )
+    attn_implementation: str = Field("sdpa", description="attention kernel for generation")
 
 
-@dataclass(frozen=True)
-class MedGemmaRun(RunSettings, family="medgemma", checkpoint_hint=CHECKPOINT, demo=DemoSettings):
+class MedGemmaRun(RunSettings):
     """One run of the family: the checkpoint it starts from and how it trains and decodes.
 
     checkpoint: a local Gemma 3 vision-language model directory (``save_pretrained`` layout).
@@ -125,6 +126,10 @@ class MedGemmaRun(RunSettings, family="medgemma", checkpoint_hint=CHECKPOINT, de
     seed: seeds LoRA initialisation, data order and dropout.
     """
 
+    FAMILY: ClassVar[str] = "medgemma"
+    CHECKPOINT_HINT: ClassVar[str] = CHECKPOINT
+    DEMO: ClassVar[type[DemoSettings]] = DemoSettings
+
     image_size: int = 896
-    train: TrainSettings = field(default_factory=TrainSettings)
-    decode: DecodeSettings = field(default_factory=DecodeSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    decode: DecodeSettings = Field(default_factory=DecodeSettings)
