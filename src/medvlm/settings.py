@@ -116,10 +116,16 @@ def describe(kind) -> str:
     if _is_union(kind):
         return " or ".join(describe(arg) for arg in args)
     if origin is tuple:
-        return f"a list of {describe(args[0]).removeprefix('a ')}s"
+        return f"a list of {_plural(describe(args[0]))}"
     if origin is dict:
-        return f"a mapping to {describe(args[1]).removeprefix('a ')}s"
+        return f"a mapping to {_plural(describe(args[1]))}"
     return getattr(kind, "__name__", str(kind))
+
+
+def _plural(words: str) -> str:
+    """``a string`` → ``strings``, ``a list of strings`` → ``lists of strings``."""
+    head, _, rest = words.removeprefix("a ").partition(" of ")
+    return f"{head}s of {rest}" if rest else f"{head}s"
 
 
 # YAML 1.1 reads 3e-4 (no dot in the mantissa) as a string, not as a number

@@ -11,11 +11,13 @@ Shared keys (:mod:`medvlm.settings`) get MedGemma's defaults here, next to MedGe
 
 from __future__ import annotations
 
-from typing import ClassVar
+import difflib
+from typing import Any, ClassVar
 
 from pydantic import Field
 
 from medvlm.models.medgemma.demo_model import DemoSettings
+from medvlm.models.medgemma.sft_fields import SFT_CONFIG_FIELDS, TRL_VERSION
 from medvlm.records import DETECTION, INSTANCE_DETECTION, REPORT_GENERATION
 from medvlm.settings import (
     SHORT_ANSWER_TOKENS,
@@ -38,6 +40,37 @@ DEFAULT_MAX_NEW_TOKENS = {
 
 ALL_LINEAR = "all-linear"
 CHECKPOINT = "a local Gemma 3 model directory"
+# The SFTConfig fields medvlm.models.medgemma.train.sft_arguments sets, and from what:
+# train.sft_args may not set them (two sources for one value would be ambiguous).
+SFT_MAPPED = {
+    "output_dir": "the run's resume folder",
+    "per_device_train_batch_size": "train.batch_size",
+    "per_device_eval_batch_size": "train.batch_size",
+    "gradient_accumulation_steps": "train.grad_accum",
+    "learning_rate": "train.learning_rate",
+    "lr_scheduler_type": "train.lr_scheduler",
+    "warmup_steps": "train.warmup_fraction",
+    "weight_decay": "train.weight_decay",
+    "max_grad_norm": "train.max_grad_norm",
+    "optim": "train.optimizer",
+    "num_train_epochs": "train.epochs",
+    "max_steps": "train.steps",
+    "logging_steps": "train.log_every",
+    "eval_strategy": "train.val_every",
+    "eval_steps": "train.val_every",
+    "save_strategy": "train.save_every",
+    "save_steps": "train.save_every",
+    "save_total_limit": "medvlm's resume (two checkpoints kept)",
+    "seed": "the run's seed",
+    "data_seed": "the run's seed",
+    "bf16": "the device (bfloat16 on a GPU)",
+    "use_cpu": "the device",
+    "activation_checkpointing": "train.activation_checkpointing",
+    "max_length": "train.max_length",
+    "remove_unused_columns": "medvlm's lazy examples (False)",
+    "dataloader_num_workers": "train.dataloader_workers",
+    "report_to": "train.report_to (medvlm's own TensorBoard callback)",
+}
 
 
 class TrainSettings(SharedTrainSettings):
@@ -89,6 +122,13 @@ class TrainSettings(SharedTrainSettings):
     dataloader_workers: int = Field(
         0, description="processes that build batches (`0` = the training process)"
     )
+    sft_args: dict[str, Any] = Field(
+        default_factory=dict,
+        description="more arguments of TRL's `SFTConfig` (field name → value, e.g. `{adam_beta2: "
+        "0.95}`), passed through after the ones medvlm sets from the keys above; an unknown "
+        "field, or one medvlm sets (`weight_decay`: set `train.weight_decay`), stops the run at "
+        "`snakemake -n` naming the key",
+    )
 
     def check_values(self) -> None:
         super().check_values()
@@ -101,6 +141,20 @@ class TrainSettings(SharedTrainSettings):
         if isinstance(self.lora_targets, str) and self.lora_targets != ALL_LINEAR:
             check_regex(self.lora_targets, "lora_targets")
         check(len(self.lora_targets) > 0, "lora_targets", "must name at least one module")
+        for name in self.sft_args:
+            key = f"sft_args.{name}"
+            close = difflib.get_close_matches(name, SFT_CONFIG_FIELDS, n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            check(
+                name in SFT_CONFIG_FIELDS,
+                key,
+                f"not a field of TRL's SFTConfig (trl {TRL_VERSION}){hint}",
+            )
+            check(
+                name not in SFT_MAPPED,
+                key,
+                f"medvlm sets SFTConfig.{name} from {SFT_MAPPED.get(name)}: set that instead",
+            )
 
 
 class DecodeSettings(SharedDecodeSettings):

@@ -116,8 +116,7 @@ class TrainSettings(SharedTrainSettings):
     )
     fsdp_min_mib: float = Field(
         4.0,
-        description="tensors larger than this are split over the devices, smaller ones "
-        "replicated",
+        description="tensors larger than this are split over the devices, smaller ones replicated",
     )
 
     def check_values(self) -> None:
