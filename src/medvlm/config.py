@@ -1,7 +1,9 @@
 """Load and validate a workflow config against ``workflow/schemas/config.schema.yaml``.
 
-The schema is the one source of truth for keys and defaults: validation fills in every
-``default:`` and reports a wrong value by its dotted key (``split.val_fraction: ...``).
+The schema is the one source of truth for the config's keys and defaults: validation fills in
+every ``default:`` and reports a wrong value by its dotted key (``split.val_fraction: ...``). A
+run's ``train:`` and ``decode:`` keys are its family's settings models' (:mod:`medvlm.settings`);
+the schema's definitions of them are generated from those (:mod:`medvlm.settings_reference`).
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ the list of TRL ``SFTConfig`` fields that MedGemma's ``train.sft_args`` is check
 plan time (``src/medvlm/models/medgemma/sft_fields.py``: reading them off TRL imports torch).
 tests/test_settings_reference.py fails when a committed copy differs. To rewrite them all::
 
-    python -m medvlm.settings_reference          # or: make settings-reference
+    python -m medvlm.settings_reference    # or: make settings-reference
 """
 
 from __future__ import annotations
