@@ -48,7 +48,7 @@ readme: $(STAMP)
 ## train/decode definitions, config/README.md's key tables, MedGemma's SFTConfig field list
 .PHONY: settings-reference
 settings-reference: $(STAMP)
-	$(VENV)/bin/python -m medvlm.settings_reference
+	$(VENV)/bin/medvlm settings-reference
 
 ## demo-check: the demo, then fail unless README's table is exactly its summary (on the CPU that
 ## made it; elsewhere unless every fine-tuned run beats its untrained self) (CI)

@@ -1,6 +1,6 @@
 """The schema's train/decode definitions, config/README.md's key tables and MedGemma's list of
 SFTConfig fields are generated from the settings models: each committed copy must be what
-``python -m medvlm.settings_reference`` writes, and the schema must check what the models check."""
+``medvlm settings-reference`` writes, and the schema must check what the models check."""
 
 import jsonschema
 import pytest
@@ -18,7 +18,7 @@ from medvlm.settings_reference import (
 )
 from tests.support.snakemake_runner import tiny_runs_config
 
-STALE = "stale: rerun python -m medvlm.settings_reference"
+STALE = "stale: rerun medvlm settings-reference"
 
 
 def test_the_schema_s_settings_definitions_are_generated():
