@@ -44,6 +44,12 @@ readme: $(STAMP)
 	$(VENV)/bin/medvlm generated --block demo-provenance \
 	  --source results/tables/test/provenance.md --into README.md
 
+## settings-reference: rewrite what is generated from the settings models: the schema's
+## train/decode definitions, config/README.md's key tables, MedGemma's SFTConfig field list
+.PHONY: settings-reference
+settings-reference: $(STAMP)
+	$(VENV)/bin/medvlm settings-reference
+
 ## demo-check: the demo, then fail unless README's table is exactly its summary (on the CPU that
 ## made it; elsewhere unless every fine-tuned run beats its untrained self) (CI)
 demo-check: demo

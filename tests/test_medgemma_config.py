@@ -2,8 +2,13 @@
 
 import pytest
 
-from medvlm.models.medgemma.settings import DEFAULT_MAX_NEW_TOKENS, MedGemmaRun
+from medvlm.config import ConfigError, validate_config
+from medvlm.models.medgemma.settings import DEFAULT_MAX_NEW_TOKENS, SFT_MAPPED, MedGemmaRun
+from medvlm.models.medgemma.sft_fields import TRL_VERSION
+from medvlm.models.medgemma.train import sft_arguments, sft_config
 from medvlm.records import TaskType
+from medvlm.run_checks import checked_runs
+from tests.support.snakemake_runner import tiny_runs_config
 
 
 def test_defaults_are_the_official_lora_recipe():
@@ -57,3 +62,40 @@ def test_overrides_and_max_new_tokens_merge_over_the_defaults():
 def test_bad_runs_are_rejected_naming_the_key(run, message):
     with pytest.raises(ValueError, match=message.replace(".", r"\.")):
         MedGemmaRun.from_run(run)
+
+
+def test_sft_args_reach_the_sft_config(tmp_path):
+    run = MedGemmaRun.from_run({"checkpoint": "c", "train": {"sft_args": {"adam_beta2": 0.95}}})
+    assert sft_config(run, tmp_path).adam_beta2 == 0.95
+    assert sft_config(MedGemmaRun.from_run({"checkpoint": "c"}), tmp_path).adam_beta2 == 0.999
+
+
+def test_the_mapped_sft_fields_are_the_ones_sft_config_sets(tmp_path):
+    assert set(sft_arguments(MedGemmaRun.from_run({"checkpoint": "c"}), tmp_path)) == set(
+        SFT_MAPPED
+    )
+
+
+@pytest.mark.parametrize(
+    ("sft_args", "message"),
+    [
+        (
+            {"weight_decy": 1},
+            "runs.mg.train.sft_args.weight_decy: not a field of TRL's SFTConfig (trl "
+            f"{TRL_VERSION}); did you mean 'weight_decay'?",
+        ),
+        (
+            {"weight_decay": 0.01},
+            "runs.mg.train.sft_args.weight_decay: medvlm sets SFTConfig.weight_decay from "
+            "train.weight_decay: set that instead",
+        ),
+        ({"seed": 3}, "runs.mg.train.sft_args.seed: medvlm sets SFTConfig.seed from the run's"),
+    ],
+)
+def test_a_wrong_sft_arg_stops_the_plan_naming_its_key(tmp_path, sft_args, message):
+    config = tiny_runs_config(tmp_path)
+    config["runs"]["mg"]["train"]["sft_args"] = sft_args
+    validate_config(config)
+    with pytest.raises(ConfigError) as caught:
+        checked_runs(config)
+    assert message in str(caught.value)

@@ -85,6 +85,8 @@ WRONG = [
      "runs.pg.train.batch_size", "must be a multiple of nodes × processes (3)"),
     ("family's own bound", set_run("mg", "train", "lora_rank", value=0),
      "runs.mg.train.lora_rank", "must be at least 1 (MedGemma always trains LoRA)"),
+    ("unknown SFTConfig field", set_run("mg", "train", "sft_args", value={"weight_decy": 1}),
+     "runs.mg.train.sft_args.weight_decy", "did you mean 'weight_decay'?"),
     ("YAML text for a number", set_run("pg", "train", "learning_rate", value="3e-4"),
      "runs.pg.train.learning_rate", "write 3.0e-4"),
     ("sweep point image size", set_point(2, "image_size", -1),

@@ -1,10 +1,7 @@
-"""One settings vocabulary: the shared keys, their checks, and config/README.md's tables."""
-
-import dataclasses
-import re
+"""One settings vocabulary: the shared keys and their checks (config/README.md's tables are
+generated from them: tests/test_settings_reference.py)."""
 
 import pytest
-import yaml
 
 from medvlm.models.medgemma import settings as medgemma
 from medvlm.models.paligemma import settings as paligemma
@@ -14,13 +11,10 @@ from medvlm.settings import (
     SharedTrainSettings,
     from_mapping,
 )
-from tests.support.snakemake_runner import REPO
-
-FAMILIES = {"PaliGemma": paligemma, "MedGemma": medgemma}
 
 
 def names(cls) -> set[str]:
-    return {f.name for f in dataclasses.fields(cls)}
+    return set(cls.model_fields)
 
 
 def own(module, kind: str) -> set[str]:
@@ -77,42 +71,3 @@ def test_values_are_conformed_to_their_annotation():
         from_mapping(medgemma.DecodeSettings, {"max_new_tokens": {"counting": "9"}}, "d")
     with pytest.raises(SettingError, match=r"^train: expected a mapping of settings, got 5"):
         from_mapping(medgemma.TrainSettings, 5, "train")
-
-
-def readme_table(heading: str) -> list[list[str]]:
-    """The rows of the Markdown table after the line ``heading`` in config/README.md."""
-    text = (REPO / "config" / "README.md").read_text()
-    lines = text.split(heading + "\n", 1)[1].lstrip("\n").splitlines()
-    rows = []
-    for line in lines[2:]:
-        if not line.startswith("|"):
-            break
-        rows.append([cell.strip() for cell in line.strip("|").split(" | ")])
-    return rows
-
-
-def table_keys(rows) -> set[str]:
-    return {key for row in rows for key in re.findall(r"`(\w+)`", row[0])}
-
-
-def test_the_readme_tables_list_every_key_with_the_classes_defaults():
-    shared = readme_table("Shared training keys (`train:`):")
-    assert table_keys(shared) == names(SharedTrainSettings)
-    for row in shared:
-        key = row[0].strip("`")
-        for module, cell in zip(FAMILIES.values(), row[1:3], strict=True):
-            default = getattr(module.TrainSettings(), key)
-            literal = re.fullmatch(r"`([^`]*)`(?: \(off\))?", cell)
-            if literal:  # a default written as a value must be the class's
-                listed = list(default) if isinstance(default, tuple) else default
-                assert yaml.safe_load(literal[1]) == listed, (key, cell)
-    assert table_keys(readme_table("Shared decoding keys (`decode:`):")) == names(
-        SharedDecodeSettings
-    )
-    for family, module in FAMILIES.items():
-        keys = table_keys(readme_table(f"{family}'s own training keys:"))
-        assert keys == own(module, "train"), family
-        for row in readme_table(f"{family}'s own training keys:"):
-            defaults = re.findall(r"`([^`]*)`", row[1])
-            for key, default in zip(re.findall(r"`(\w+)`", row[0]), defaults, strict=True):
-                assert yaml.safe_load(default) == getattr(module.TrainSettings(), key), key

@@ -25,6 +25,7 @@ COMMANDS: tuple[str, ...] = (
     "plan",
     "synthetic",
     "generated",
+    "settings_reference",
     "demo_check",
 )
 

@@ -1,7 +1,9 @@
 """Load and validate a workflow config against ``workflow/schemas/config.schema.yaml``.
 
-The schema is the one source of truth for keys and defaults: validation fills in every
-``default:`` and reports a wrong value by its dotted key (``split.val_fraction: ...``).
+The schema is the one source of truth for the config's keys and defaults: validation fills in
+every ``default:`` and reports a wrong value by its dotted key (``split.val_fraction: ...``). A
+run's ``train:`` and ``decode:`` keys are its family's settings models' (:mod:`medvlm.settings`);
+the schema's definitions of them are generated from those (:mod:`medvlm.settings_reference`).
 """
 
 from __future__ import annotations
@@ -45,10 +47,27 @@ def dotted_key(path) -> str:
     return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)[1:]
 
 
+def _in_run_settings(error: jsonschema.ValidationError) -> bool:
+    """Whether ``error`` is about what a run's ``train:`` or ``decode:`` mapping holds (in a
+    whole config, or in one run): the family's settings model, which the schema's definitions
+    are generated from, reports that with the exact key, what is allowed and a did-you-mean
+    (:mod:`medvlm.run_checks`). That the mapping is a mapping stays the schema's check."""
+    path = list(error.absolute_path)
+    if path[:1] == ["runs"]:
+        path = path[2:]
+    elif path[:1] == ["sweeps"] and path[2:3] == ["base"]:
+        path = path[3:]
+    if not path or path[0] not in ("train", "decode"):
+        return False
+    return len(path) > 1 or error.validator != "type"
+
+
 def schema_errors(instance, schema: dict) -> list[jsonschema.ValidationError]:
-    """Every way ``instance`` breaks ``schema``, after filling in its defaults, by key path."""
+    """Every way ``instance`` breaks ``schema``, after filling in its defaults, by key path;
+    what a run's ``train:``/``decode:`` holds is left to its family's settings model."""
     validator = _with_defaults(jsonschema.Draft202012Validator)(schema)
-    return sorted(validator.iter_errors(instance), key=lambda e: dotted_key(e.absolute_path))
+    errors = [e for e in validator.iter_errors(instance) if not _in_run_settings(e)]
+    return sorted(errors, key=lambda e: dotted_key(e.absolute_path))
 
 
 def run_schema(schema: dict | None = None) -> dict:

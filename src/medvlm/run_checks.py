@@ -4,8 +4,9 @@
 read it: against the schema's run definition (the values a sweep point sets never went through
 the config-wide check), through the family's own settings classes
 (:func:`medvlm.models.base.run_settings`, the one source of truth for the ``train:`` and
-``decode:`` keys), its checkpoint: a local path must exist and its files serve the run (the
-family's ``check_checkpoint``), a run on the demo model must fit
+``decode:`` keys, which reports what those hold: the schema's generated definitions of them
+give no message of their own here), its checkpoint: a local path must exist and its files
+serve the run (the family's ``check_checkpoint``), a run on the demo model must fit
 ``demo_models.<family>`` (checked by the family's demo settings too), and the groups its
 ``train.mixture`` weights and its ``train.experts`` name against the data the config can
 hold. An error names the config key the bad value comes from (``runs.pg.train.learning_rat``,

@@ -1,29 +1,38 @@
 """One settings vocabulary for both model families, and reading it from plain config dicts.
 
 A run's ``train:`` and ``decode:`` mappings become a family's ``TrainSettings`` and
-``DecodeSettings`` dataclasses, which extend :class:`SharedTrainSettings` and
+``DecodeSettings`` (pydantic models), which extend :class:`SharedTrainSettings` and
 :class:`SharedDecodeSettings`: a concept both families have (optimiser updates, LoRA rank, the
-validation interval, new tokens per task type, ...) has one key, one description and one check,
-here. A family changes only a shared key's default (and may narrow its type or values).
+validation interval, new tokens per task type, ...) has one key, one description
+(``Field(description=...)``, which config/README.md's tables and the schema's ``train``/``decode``
+definitions are generated from, :mod:`medvlm.settings_reference`) and one check, here. A family
+changes only a shared key's default (and may narrow its type or values).
 
-Every field is checked against its annotation before the dataclass's own checks run, so a
-wrong type (``steps: "ten"``) is reported like any other bad value: as a :class:`SettingError`
-naming the key, the problem and what is allowed, never as a raw ``TypeError``. This module
-imports neither JAX nor torch: the workflow checks every run with it while the DAG is built.
+Every model is strict (a YAML int is taken for a float, a list for a tuple, nothing else is
+converted), forbids unknown keys and is frozen. Pydantic's errors become :class:`SettingError`
+naming the key, the problem and what is allowed (with a did-you-mean for an unknown key), never a
+raw ``ValidationError``. This module imports neither JAX nor torch: the workflow checks every run
+with it while the DAG is built.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
-import functools
 import math
 import re
 import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar, TypeVar
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 
 from medvlm.records import TASK_TYPES, TaskType
 from medvlm.tasks.box_frame import FRAMES, NORMALIZED
@@ -74,8 +83,34 @@ def check_regex(pattern: str, key: str) -> None:
         raise SettingError(key, f"{pattern!r} is not a regular expression ({error})") from None
 
 
-def _describe(kind) -> str:
-    """A type annotation in words, for error messages."""
+def _as_tuple(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+T = TypeVar("T")
+# A tuple field that YAML writes as a list (strict mode takes no list for a tuple by itself).
+ListOf = Annotated[tuple[T, ...], BeforeValidator(_as_tuple)]
+
+
+def _bare(kind):
+    """``kind`` without ``Annotated[...]`` metadata."""
+    while typing.get_origin(kind) is Annotated:
+        kind = typing.get_args(kind)[0]
+    return kind
+
+
+def _is_union(kind) -> bool:
+    return typing.get_origin(kind) in (typing.Union, types.UnionType)
+
+
+def _is_settings(kind) -> bool:
+    """A nested settings block (``train.mixture``), read from a mapping of its own keys."""
+    return isinstance(kind, type) and issubclass(kind, Settings)
+
+
+def describe(kind) -> str:
+    """A type annotation in words, for error messages and config/README.md."""
+    kind = _bare(kind)
     names = {int: "a whole number", float: "a number", bool: "true or false", str: "a string"}
     names |= {Path: "a path", type(None): "null"}
     if kind in names:
@@ -83,13 +118,19 @@ def _describe(kind) -> str:
     if _is_settings(kind):
         return "a mapping of settings"
     origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):
-        return " or ".join(_describe(arg) for arg in args)
+    if _is_union(kind):
+        return " or ".join(describe(arg) for arg in args)
     if origin is tuple:
-        return f"a list of {_describe(args[0]).removeprefix('a ')}s"
+        return f"a list of {_plural(describe(args[0]))}"
     if origin is dict:
-        return f"a mapping to {_describe(args[1]).removeprefix('a ')}s"
+        return f"a mapping to {_plural(describe(args[1]))}"
     return getattr(kind, "__name__", str(kind))
+
+
+def _plural(words: str) -> str:
+    """``a string`` → ``strings``, ``a list of strings`` → ``lists of strings``."""
+    head, _, rest = words.removeprefix("a ").partition(" of ")
+    return f"{head}s of {rest}" if rest else f"{head}s"
 
 
 # YAML 1.1 reads 3e-4 (no dot in the mantissa) as a string, not as a number
@@ -111,120 +152,113 @@ def _got(value: Any) -> str:
     return f"{text}; a number in quotes is text: write it without the quotes"
 
 
-def conform(value: Any, kind, key: str) -> Any:
-    """``value`` as the annotation ``kind`` holds it (an int for a float, a list for a tuple);
-    a value of another type raises :class:`SettingError` naming ``key``."""
-    origin, args = typing.get_origin(kind), typing.get_args(kind)
-    if origin in (typing.Union, types.UnionType):
-        for option in args:
-            if isinstance(value, dict) and _is_settings(option):
-                return conform(value, option, key)  # its errors name the key inside it
-            try:
-                return conform(value, option, key)
-            except SettingError:
-                continue
-    elif kind is type(None):
-        if value is None:
-            return None
-    elif kind is bool:
-        if isinstance(value, bool):
-            return value
-    elif kind is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif kind is float:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif kind is str:
-        if isinstance(value, str):
-            return value
-    elif kind is Path:
-        if isinstance(value, str | Path):
-            return Path(value)
-    elif origin is tuple:
-        if isinstance(value, list | tuple):
-            return tuple(conform(item, args[0], f"{key}[{i}]") for i, item in enumerate(value))
-    elif origin is dict:
-        if isinstance(value, dict):
-            for name in value:
-                check(isinstance(name, str), key, f"key {name!r} is not a string")
-            return {name: conform(item, args[1], f"{key}.{name}") for name, item in value.items()}
-    elif dataclasses.is_dataclass(kind) and isinstance(value, kind):
-        return value
-    elif _is_settings(kind) and isinstance(value, dict):
-        return from_mapping(kind, value, key)
-    raise SettingError(key, f"expected {_describe(kind)}, got {_got(value)}")
+def _unknown_key(cls, key: Any) -> str:
+    known = list(cls.model_fields)
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown key; {hint}known keys: {', '.join(sorted(known))}"
 
 
-def _is_settings(kind) -> bool:
-    """A nested settings block (``train.mixture``), read from a mapping of its own keys."""
-    return isinstance(kind, type) and issubclass(kind, Settings)
+def _error_of(cls, values: Any, error: dict) -> SettingError:
+    """One pydantic error (``loc``, ``type``) as a :class:`SettingError` keyed relative to
+    ``values``: the loc is followed through the fields' annotations, so a wrong value is
+    described by what its key allows (a union as a whole, as a person reads it)."""
+    key, kind, value = "", cls, values
+    parts = list(error["loc"])
+    while parts:
+        part, kind = parts[0], _bare(kind)
+        if _is_union(kind):
+            options = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+            if len(options) > 1:
+                break  # pydantic names the member tried next: report at the union's key
+            kind = _bare(options[0])  # X | None: pydantic's loc goes straight into X
+        parts.pop(0)
+        if _is_settings(kind):
+            if part not in kind.model_fields:
+                return SettingError(f"{key}.{part}".lstrip("."), _unknown_key(kind, part))
+            key, kind = f"{key}.{part}".lstrip("."), kind.model_fields[part].annotation
+            value = value.get(part) if isinstance(value, dict) else getattr(value, part, None)
+        elif parts[:1] == ["[key]"]:
+            return SettingError(key, f"key {part!r} is not a string")
+        elif isinstance(part, int):
+            key, kind, value = f"{key}[{part}]", typing.get_args(kind)[0], value[part]
+        else:
+            key, kind, value = f"{key}.{part}", typing.get_args(kind)[-1], value[part]
+    cause = (error.get("ctx") or {}).get("error")
+    if isinstance(cause, SettingError):  # a model's own check, keyed inside that model
+        return cause.under(key)
+    if error["type"] == "missing":
+        return SettingError(key, "missing")
+    return SettingError(key, f"expected {describe(kind)}, got {_got(value)}")
 
 
-@functools.cache
-def field_types(cls) -> dict[str, Any]:
-    """Field name → resolved annotation of a settings dataclass (base classes included)."""
-    hints = typing.get_type_hints(cls)
-    return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
+def _setting_error(cls, values: Any, error: ValidationError) -> SettingError:
+    """The first of pydantic's errors as a :class:`SettingError`; an unknown key first, as a
+    misspelt key is the likeliest cause of the others."""
+    errors = error.errors()
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    return _error_of(cls, values, (unknown or errors)[0])
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Base of every settings dataclass: conforms each field to its annotation, then runs
-    :meth:`validate` (a subclass extends it, calling ``super().validate()`` first)."""
+class Settings(BaseModel):
+    """Base of every settings model: strict, no extra keys, frozen; after the fields,
+    :meth:`check_values` runs (a subclass extends it, calling ``super().check_values()`` first).
+    Building one with keyword arguments raises :class:`SettingError` too."""
 
-    def __post_init__(self):
-        for name, kind in field_types(type(self)).items():
-            object.__setattr__(self, name, conform(getattr(self, name), kind, name))
-        self.validate()
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
-    def validate(self) -> None:
+    def __init__(self, **values: Any):
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            raise _setting_error(type(self), values, error) from None
+
+    @model_validator(mode="after")
+    def _checked(self):
+        self.check_values()
+        return self
+
+    def check_values(self) -> None:
         """Checks beyond the types; raise :class:`SettingError` naming the field."""
 
 
 def from_mapping(cls, values: Any, where: str):
-    """``cls(**values)``; every error names ``where.<key>`` (unknown keys with the known ones)."""
+    """``cls`` from the mapping ``values``; every error names ``where.<key>``."""
     if values is None:
         values = {}
     if not isinstance(values, dict):
         raise SettingError(where, f"expected a mapping of settings, got {_got(values)}")
-    known = [f.name for f in dataclasses.fields(cls) if f.init]
-    for key in values:
-        if key not in known:
-            close = difflib.get_close_matches(str(key), known, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise SettingError(
-                f"{where}.{key}", f"unknown key; {hint}known keys: {', '.join(sorted(known))}"
-            )
     try:
-        return cls(**values)
-    except SettingError as error:
-        raise error.under(where) from None
+        return cls.model_validate(values)
+    except ValidationError as error:
+        raise _setting_error(cls, values, error).under(where) from None
 
 
 # train.mixture.by: what a record's group is (medvlm.data.mixture.group_of)
 MIXTURE_BY = ("dataset", "task_type", "dataset_task")
 
 
-@dataclass(frozen=True)
 class MixtureSettings(Settings):
     """``train.mixture``: draw the training examples by group (:mod:`medvlm.data.mixture`).
 
     A group is drawn with probability proportional to ``weights[group] * size ** (1 /
     temperature)`` and a record uniformly within its group; ``temperature`` 1 without weights is
     uniform over records, a large one uniform over groups.
-
-    by: "dataset", "task_type" or "dataset_task" (groups named ``<data set>/<task type>``).
-    temperature: positive; ``.inf`` for uniform over groups.
-    weights: group name → a factor >= 0 (1 for a group not named; 0 leaves it out).
     """
 
-    by: str = "dataset"
-    temperature: float = 1.0
-    weights: dict[str, float] = field(default_factory=dict)
+    by: str = Field(
+        "dataset",
+        description="what a group is: `dataset`, `task_type`, or `dataset_task` (named "
+        "`<data set>/<task type>`, e.g. `chestdr/multi_label`)",
+    )
+    temperature: float = Field(1.0, description="`T`, positive; `.inf` for uniform over groups")
+    weights: dict[str, float] = Field(
+        default_factory=dict,
+        description="group → a factor ≥ 0 (`1` for a group not named; `0` leaves it out)",
+    )
 
-    def validate(self) -> None:
-        super().validate()
+    def check_values(self) -> None:
+        super().check_values()
         check_choice(self.by, MIXTURE_BY, "by")
         check(
             self.temperature > 0,
@@ -242,84 +276,122 @@ class MixtureSettings(Settings):
                 check_choice(task, TASK_TYPES, key)
 
 
-@dataclass(frozen=True)
 class SharedTrainSettings(Settings):
-    """The training keys both families read; a family's ``TrainSettings`` extends this.
+    """The training keys both families read; a family's ``TrainSettings`` extends this and
+    gives the keys without a default here their family's default."""
 
-    steps: optimiser updates (None: as many as ``epochs`` take, where the family has epochs).
-    batch_size: examples one training process puts through the model per forward/backward
-        pass (see each family for how that makes an update).
-    learning_rate: peak learning rate of the schedule.
-    weight_decay: decoupled (AdamW) weight decay (0.0).
-    warmup_fraction: share of all updates spent on the linear warm-up, in [0, 1).
-    max_grad_norm: the global gradient norm is clipped to this; 0 = no clipping.
-    lora_rank: rank of the LoRA factors; a family without LoRA by default uses 0 for "off".
-    lora_alpha: LoRA scale numerator: the update is ``lora_alpha / lora_rank * A @ B`` (16).
-    lora_targets: what LoRA wraps, as names matched fully by a regex (see each family).
-    val_every: validation every this many updates, and after the last (50): the loss and, with
-        ``select: score``, the selection score of decoded answers.
-    val_examples: validate on a fixed, seeded sample of this many validation questions, the task
-        types taking turns (:func:`medvlm.models.best_weights.validation_sample`); null = all.
-    select: which weights the run keeps as ``best`` (:mod:`medvlm.models.best_weights`):
-        "score" (the highest selection score of the decoded validation sample, ties to the lower
-        loss), "loss" (the lowest validation loss) or "final" (the last weights).
-    box_frame: the frame of JSON box targets and answers (:mod:`medvlm.tasks.box_frame`):
-        "normalized" (integers 0 to 1000 across the image as the model sees it) or "pixels" (of
-        the original image, which the model does not see); answers go back to original pixels
-        before anything scores them. PaliGemma's location tokens, where on, replace it.
-    save_every: resume state every this many updates (50).
-    log_every: a ``train_log.csv`` row every this many updates (10).
-    activation_checkpointing: recompute activations in the backward pass instead of keeping
-        them (less memory, more compute).
-    nodes: machines the run trains on (1). Above 1 the training job asks SLURM for that many
-        nodes and starts its processes there through srun (see each family).
-    processes: training processes per node (1); on GPU nodes the GPUs to use there, one per
-        process. The train rule asks SLURM for ``nodes`` nodes with ``processes`` GPUs each.
-    mixture: draw the training examples by group (:class:`MixtureSettings`); null (the
-        default) keeps the family's own uniform order over records.
-    report_to: where the live training curves go: ``["tensorboard"]`` (the default: event
-        files under ``<results>/logs/tensorboard/<run>/``, :mod:`medvlm.models.curves`) or
-        ``[]`` (none).
-    max_loss_spikes: the run stops at the loss spike that makes more than this many (10;
-        null = spikes never stop it); a non-finite loss or gradient norm stops it at once
-        (:mod:`medvlm.models.divergence`).
-    experts: per-task LoRA experts (:mod:`medvlm.models.experts`): ``"task_type"`` (one
-        adapter per task type of the training split) or a list of task-type groups, one adapter
-        each; every training batch holds questions of one group and updates that group's
-        adapter (and the shared one); a question is answered with its group's. Null (the
-        default): one adapter for everything.
-    shared_lora: with ``experts``, one more adapter that every batch trains and every question
-        uses, beside its group's (false).
-    """
+    steps: int | None = Field(
+        description="optimiser updates; MedGemma's `null` trains `epochs` passes instead"
+    )
+    batch_size: int = Field(
+        description="examples one training process puts through the model per forward/backward "
+        "pass (PaliGemma: one update, split over every process's devices; MedGemma: × "
+        "`grad_accum` × `nodes` × `processes` per update)"
+    )
+    learning_rate: float = Field(
+        description="peak of the schedule (PaliGemma: warm-up then cosine to 0; MedGemma: "
+        "`lr_scheduler`)"
+    )
+    weight_decay: float = Field(0.0, description="decoupled (AdamW) weight decay")
+    warmup_fraction: float = Field(
+        description="share of all updates spent on the linear warm-up, in [0, 1)"
+    )
+    max_grad_norm: float = Field(
+        description="the global gradient norm is clipped to this; `0` = no clipping"
+    )
+    lora_rank: int = Field(
+        description="rank of the LoRA factors; PaliGemma trains without LoRA at `0`, MedGemma "
+        "always trains LoRA"
+    )
+    lora_alpha: float = Field(
+        16.0, description="LoRA scale numerator: the update is `lora_alpha / lora_rank · A B`"
+    )
+    lora_targets: str | ListOf[str] = Field(
+        description="what LoRA wraps: a regex matched fully against flat parameter names "
+        "(PaliGemma) or module names (MedGemma, which also takes `all-linear` or a list of "
+        "module names)"
+    )
+    val_every: int = Field(
+        50,
+        description="validation every this many updates and after the last: the loss and, with "
+        "`select: score`, the selection score of the decoded validation sample",
+    )
+    val_examples: int | None = Field(
+        description="validate on a fixed, seeded sample of this many validation questions, the "
+        "task types taking turns (`medvlm.models.best_weights.validation_sample`); `null` = all"
+    )
+    select: str = Field(
+        "score",
+        description="which weights the run keeps as `best`: `score` (the highest selection "
+        "score of the sample's answers, decoded as `predict` decodes and scored with the default "
+        "profile, `src/medvlm/metrics/README.md`; ties to the lower loss), `loss` (the lowest "
+        "validation loss, which can rise while answers improve) or `final`",
+    )
+    box_frame: str = Field(
+        NORMALIZED,
+        description="JSON boxes in training targets and answers: `normalized` (integers 0–1000 "
+        "across the width and height of the image as the model sees it) or `pixels` (of the "
+        "original image, whose size the model never sees); answers go back to pixels of the "
+        "original image before scoring. PaliGemma's `location_tokens` replace it where on",
+    )
+    save_every: int = Field(50, description="resume state every this many updates")
+    log_every: int = Field(10, description="a `train_log.csv` row every this many updates")
+    activation_checkpointing: bool = Field(
+        description="recompute activations in the backward pass (less memory, more compute)"
+    )
+    nodes: int = Field(
+        1,
+        description="machines the run trains on; above 1 the train job asks SLURM for that many "
+        "nodes and starts its processes there through `srun` (a SLURM job only)",
+    )
+    processes: int = Field(
+        1,
+        description="training processes per node, one per GPU; the train job asks for `gres: "
+        "gpu:<processes>` per node. PaliGemma: JAX processes over one mesh; MedGemma: torchrun "
+        "workers (one torchrun per node)",
+    )
+    mixture: MixtureSettings | None = Field(
+        None,
+        description="draw the training examples by group: `{by, temperature, weights}`, see "
+        "[Data mixtures](#data-mixtures); `null`: each family's own order, uniform over records "
+        "(PaliGemma: a seeded permutation per epoch; MedGemma: the trainer's seeded random "
+        "sampler)",
+    )
+    report_to: ListOf[str] = Field(
+        REPORT_TO,
+        description="live training curves: `[tensorboard]` writes TensorBoard event files to "
+        "`results/logs/tensorboard/<run>/` while the run trains (tags `train/loss`, "
+        "`train/learning_rate`, `train/grad_norm`, `train/examples_per_s`, `eval/loss`, "
+        "`eval/score`, `eval/score/<task type>`; `tensorboard --logdir results/logs/tensorboard`); "
+        "`[]`: none. The folder is not a rule output (it never makes a job rerun), a resumed run "
+        "goes on in it, a fresh training clears it. PaliGemma writes with tensorboardX, MedGemma "
+        "through transformers' `TensorBoardCallback`. W&B: `wandb sync` the folder",
+    )
+    max_loss_spikes: int | None = Field(
+        10,
+        description="the divergence guard: a non-finite loss, gradient norm, validation loss or "
+        "trained weight stops the run at once; so does the loss spike that makes more than this "
+        "many (`null`: spikes never stop it). A spike is an update whose loss is above 10 × the "
+        "median of the previous 100 updates' losses (none in the first 100 updates). The train "
+        "job fails naming the step and the value; nothing of the diverged update is written "
+        "(resume state and kept weights are those of finite updates)",
+    )
+    experts: str | ListOf[ListOf[str]] | None = Field(
+        None,
+        description="per-task LoRA experts: `task_type` (one adapter per task type of the "
+        "training split) or a list of task-type groups (`[[detection, instance_detection], "
+        "[classification, multi_label]]`), one adapter each; every batch holds one group's "
+        "questions, and every question is answered with its group's adapter, see [Per-task "
+        "experts](#per-task-experts); `null`: one adapter",
+    )
+    shared_lora: bool = Field(
+        False,
+        description="with `experts`, one more adapter that every batch trains and every "
+        "question uses beside its group's",
+    )
 
-    # no default here: each family gives its own
-    steps: int | None
-    batch_size: int
-    learning_rate: float
-    warmup_fraction: float
-    max_grad_norm: float
-    lora_rank: int
-    lora_targets: str | tuple[str, ...]
-    val_examples: int | None
-    activation_checkpointing: bool
-    # the same default in both families
-    weight_decay: float = 0.0
-    lora_alpha: float = 16.0
-    val_every: int = 50
-    select: str = "score"
-    box_frame: str = NORMALIZED
-    save_every: int = 50
-    log_every: int = 10
-    nodes: int = 1
-    processes: int = 1
-    mixture: MixtureSettings | None = None
-    report_to: tuple[str, ...] = REPORT_TO
-    max_loss_spikes: int | None = 10
-    experts: str | tuple[tuple[str, ...], ...] | None = None
-    shared_lora: bool = False
-
-    def validate(self) -> None:
-        super().validate()
+    def check_values(self) -> None:
+        super().check_values()
         check(self.steps is None or self.steps >= 1, "steps", "must be at least 1")
         self._check_experts()
         for i, target in enumerate(self.report_to):
@@ -382,29 +454,33 @@ class SharedTrainSettings(Settings):
         )
 
 
-@dataclass(frozen=True)
 class SharedDecodeSettings(Settings):
     """The decoding keys both families read; a family's ``DecodeSettings`` extends this.
-
-    batch_size: questions per batch; a batch holds one task type only.
-    max_new_tokens: new tokens per task type, merged over the family's
-        ``DEFAULT_MAX_NEW_TOKENS`` (so a config names only the task types it changes).
-    weights: which weights of the training run answer: "best" (the ones ``train.select``
-        kept) or "final".
-    constrained: decode under each question's output grammar, so every answer is well-formed
-        and complete within ``max_new_tokens`` (True; see medvlm.constrain).
-    """
+    ``max_new_tokens`` is merged over the family's ``DEFAULT_MAX_NEW_TOKENS``."""
 
     DEFAULT_MAX_NEW_TOKENS: ClassVar[dict[str, int]] = {}
     WEIGHTS: ClassVar[tuple[str, ...]] = ("best", "final")
 
-    batch_size: int  # no default here: each family gives its own
-    max_new_tokens: dict[str, int] = field(default_factory=dict)
-    weights: str = "best"
-    constrained: bool = True
+    batch_size: int = Field(
+        description="questions per batch; a batch holds one task type"
+    )  # no default here: each family gives its own
+    max_new_tokens: dict[str, int] = Field(
+        default_factory=dict,
+        description="new tokens per task type; a config names only the task types it changes",
+    )
+    weights: str = Field(
+        "best",
+        description="`best` (the weights `train.select` kept) or `final` weights of the training "
+        "run",
+    )
+    constrained: bool = Field(
+        True,
+        description="decode under each question's output grammar, so every answer is "
+        "well-formed and complete within `max_new_tokens` (`medvlm.constrain`)",
+    )
 
-    def validate(self) -> None:
-        super().validate()
+    def check_values(self) -> None:
+        super().check_values()
         check(self.batch_size >= 1, "batch_size", "must be at least 1")
         check_choice(self.weights, self.WEIGHTS, "weights")
         merged = dict(self.DEFAULT_MAX_NEW_TOKENS)
@@ -412,15 +488,13 @@ class SharedDecodeSettings(Settings):
             check_choice(task, TASK_TYPES, f"max_new_tokens.{task}")
             check(tokens >= 1, f"max_new_tokens.{task}", "must be at least 1")
             merged[task] = tokens
-        object.__setattr__(self, "max_new_tokens", merged)
+        object.__setattr__(self, "max_new_tokens", merged)  # frozen: set once, while validating
 
 
-@dataclass(frozen=True)
 class RunSettings(Settings):
-    """One run of a family. A family's run class names itself in its class line
-    (``class PaliGemmaRun(RunSettings, family=..., checkpoint_hint=..., demo=...)``: the family's
-    name, what its checkpoint is, its demo model's settings class) and sets the ``train`` and
-    ``decode`` fields to its own settings classes.
+    """One run of a family. A family's run class sets ``FAMILY`` (its name),
+    ``CHECKPOINT_HINT`` (what its checkpoint is) and ``DEMO`` (its demo model's settings class),
+    and types the ``train`` and ``decode`` fields with its own settings classes.
 
     checkpoint: the local checkpoint training starts from (see the family for its layout).
     image_size: the shard size the run reads.
@@ -431,13 +505,9 @@ class RunSettings(Settings):
     CHECKPOINT_HINT: ClassVar[str] = ""
     DEMO: ClassVar[type[Settings]] = Settings  # the sizes of the family's tiny demo model
 
-    checkpoint: Path
+    checkpoint: Path = Field(strict=False)  # a string in a config
     image_size: int
     seed: int = 0
-
-    def __init_subclass__(cls, family="", checkpoint_hint="", demo=Settings, **kwargs):
-        super().__init_subclass__(**kwargs)
-        cls.FAMILY, cls.CHECKPOINT_HINT, cls.DEMO = family, checkpoint_hint, demo
 
     def check_demo(self, demo: Settings) -> None:
         """Raise :class:`SettingError` if this run cannot start from a demo model of ``demo``."""
@@ -464,8 +534,7 @@ class RunSettings(Settings):
         if run.get("family", cls.FAMILY) != cls.FAMILY:
             raise SettingError("family", f"expected {cls.FAMILY!r}, got {run['family']!r}")
         check("checkpoint" in run, "checkpoint", f"missing ({cls.CHECKPOINT_HINT})")
-        kinds = field_types(cls)
         values = {key: run[key] for key in ("checkpoint", "image_size", "seed") if key in run}
         for part in ("train", "decode"):
-            values[part] = from_mapping(kinds[part], run.get(part), part)
+            values[part] = from_mapping(cls.model_fields[part].annotation, run.get(part), part)
         return cls(**values)

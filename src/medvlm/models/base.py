@@ -14,7 +14,6 @@ family calls :func:`release_resume_dir`. A killed run leaves its state and resum
 from __future__ import annotations
 
 import csv
-import dataclasses
 import hashlib
 import io
 import json
@@ -122,7 +121,7 @@ def training_fingerprint(
         "family": settings.FAMILY,
         "image_size": settings.image_size,
         "seed": settings.seed,
-        "train": dataclasses.asdict(settings.train),
+        "train": settings.train.model_dump(),
     }
     text = json.dumps(training, sort_keys=True, default=str)
     return {

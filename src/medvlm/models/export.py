@@ -13,7 +13,6 @@ export leaves nothing behind; a non-empty ``out`` is replaced only when ``force`
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 import logging
 from importlib.metadata import version
@@ -168,7 +167,7 @@ def model_card(
         .LOADING[fmt]
         .format(out="EXPORT_DIR", base=settings.checkpoint)
     )
-    training = yaml.safe_dump(dataclasses.asdict(settings.train), sort_keys=True)
+    training = yaml.safe_dump(settings.train.model_dump(), sort_keys=True)
     front = {
         "library_name": "transformers" if fmt == "hf" else "medvlm",
         "tags": ["medvlm", run["family"]],

@@ -8,9 +8,7 @@ carries the Gemma 3 special tokens and chat template.
 
 from __future__ import annotations
 
-import dataclasses
 import json
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
@@ -29,7 +27,6 @@ BYTE_TOKENS = tuple(f"<0x{i:02X}>" for i in range(256))
 PROJECTOR_STD = 0.05
 
 
-@dataclass(frozen=True)
 class DemoSettings(Settings):
     """Sizes of the tiny model (every key optional under ``demo_models.medgemma``).
 
@@ -58,9 +55,9 @@ class DemoSettings(Settings):
     vision_heads: int = 2
     seed: int = 0
 
-    def validate(self) -> None:
-        super().validate()
-        for key, value in dataclasses.asdict(self).items():
+    def check_values(self) -> None:
+        super().check_values()
+        for key, value in self.model_dump().items():
             check(value >= (0 if key == "seed" else 1), key, "must be at least 1")
         patches = (self.image_size // self.patch_size) ** 2
         check(

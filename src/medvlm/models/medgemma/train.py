@@ -17,6 +17,7 @@ process reads its share of every batch, and rank 0 alone writes outputs and resu
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from dataclasses import asdict
@@ -123,12 +124,12 @@ def lora_config(cfg: TrainSettings):
     )
 
 
-def sft_config(cfg: MedGemmaRun, resume_dir: Path, updates: int | None = None):
-    """The trainer's arguments; ``updates`` (a mixture's) replaces ``steps``/``epochs``."""
-    from trl import SFTConfig
-
+def sft_arguments(cfg: MedGemmaRun, resume_dir: Path, updates: int | None = None) -> dict:
+    """The ``SFTConfig`` fields medvlm sets from the run (``SFT_MAPPED`` of the settings lists
+    them, for the plan-time check of ``train.sft_args``); ``updates`` (a mixture's) replaces
+    ``steps``/``epochs``."""
     train, gpu = cfg.train, has_gpu()
-    return SFTConfig(
+    return dict(
         output_dir=str(resume_dir),
         per_device_train_batch_size=train.batch_size,
         per_device_eval_batch_size=train.batch_size,
@@ -157,6 +158,20 @@ def sft_config(cfg: MedGemmaRun, resume_dir: Path, updates: int | None = None):
         dataloader_num_workers=train.dataloader_workers,
         report_to="none",
     )
+
+
+def sft_config(cfg: MedGemmaRun, resume_dir: Path, updates: int | None = None):
+    """The trainer's arguments: :func:`sft_arguments`, then the run's ``train.sft_args``."""
+    from trl import SFTConfig
+
+    return SFTConfig(**sft_arguments(cfg, resume_dir, updates), **cfg.train.sft_args)
+
+
+def sft_config_fields() -> tuple[str, ...]:
+    """The field names of the installed TRL's ``SFTConfig`` (imports torch)."""
+    from trl import SFTConfig
+
+    return tuple(field.name for field in dataclasses.fields(SFTConfig) if field.init)
 
 
 def build_trainer(

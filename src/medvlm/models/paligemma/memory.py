@@ -23,7 +23,6 @@ import json
 import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 
 from medvlm.memory_plan import PlanInput
@@ -81,7 +80,7 @@ MEMORY_KEYS = (
 
 def spec(run: PaliGemmaRun, config: PaliGemmaConfig) -> dict:
     """What the estimate depends on, as JSON: the architecture and the training settings."""
-    train = asdict(run.train)
+    train = run.train.model_dump()
     return {"config": config.to_json(), "train": {key: train[key] for key in MEMORY_KEYS}}
 
 

@@ -11,8 +11,9 @@ PaliGemma's own keys and give PaliGemma's defaults.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import ClassVar
+
+from pydantic import Field
 
 from medvlm.records import TaskType
 from medvlm.settings import (
@@ -52,7 +53,6 @@ DEFAULT_MAX_NEW_TOKENS = {
 }
 
 
-@dataclass(frozen=True)
 class TrainSettings(SharedTrainSettings):
     """Fine-tuning; the shared keys are described in :class:`medvlm.settings.SharedTrainSettings`.
 
@@ -63,28 +63,8 @@ class TrainSettings(SharedTrainSettings):
     ``lora_rank`` 0 (the default) trains without LoRA, above 0 every base weight is frozen and
     only low-rank factors train at each leaf ``lora_targets`` (a regex matched fully against
     flat parameter names; default the attention and MLP einsums of the LLM) selects;
-    ``warmup_fraction`` (0.1) precedes a cosine decay to zero.
-
-    optimizer: "sgd" (the study's), "adam" or "adamw". momentum: SGD momentum, None for plain
-        SGD. ``weight_decay`` applies to "adamw".
-    trainable: "attention" (q/kv/attn_vec einsums, the study's), "llm", "full", or a regex
-        matched (fully) against flat parameter names. Ignored when LoRA is on.
-    frozen_dtype / trainable_dtype: storage of frozen and trained weights ("bfloat16",
-        "float32"); activations are always float32.
-    seqlen: text tokens per example, prompt + target (128), image tokens not counted; every
-        example is padded to it and longer ones are cut (counted in the log).
-    prompt_template: format string around the task prompt, ``{prompt}`` = the question with
-        the task's format hint (e.g. ``"answer en {prompt}"``); default the prompt itself.
-    multi_image: "tile" (views on a grid in one image) or "concat" (tokens of every view).
-    final_softcap: final-logit soft cap; 0.0 (off) as in the official fine-tuning configs.
-    location_tokens: detection and instance-detection targets in PaliGemma's own syntax
-        (``<locYMIN><locXMIN><locYMAX><locXMAX> label``, objects joined by ``" ; "``), decoded
-        back to pixel boxes of the original image before scoring (True; False: JSON boxes in
-        ``box_frame``). Also read by predict.
-    instance_order: the order of instance-detection objects in location-token targets: "id"
-        (by id, as the reference writes them) or "reading" (top edge, then left edge; see
-        :mod:`.location_tokens`).
-    fsdp_min_mib: tensors larger than this are split over the devices, smaller replicated (4).
+    ``warmup_fraction`` (0.1) precedes a cosine decay to zero; ``weight_decay`` applies to
+    "adamw". Activations are always float32.
     """
 
     # the shared keys, with this family's defaults
@@ -98,21 +78,58 @@ class TrainSettings(SharedTrainSettings):
     val_examples: int | None = 256
     activation_checkpointing: bool = False
     # this family's own keys
-    optimizer: str = "sgd"
-    momentum: float | None = None
-    trainable: str = "attention"
-    frozen_dtype: str = "bfloat16"
-    trainable_dtype: str = "float32"
-    seqlen: int = 128
-    prompt_template: str = "{prompt}"
-    multi_image: str = "tile"
-    final_softcap: float = 0.0
-    location_tokens: bool = True
-    instance_order: str = "id"
-    fsdp_min_mib: float = 4.0
+    optimizer: str = Field("sgd", description="`sgd` (the study's), `adam` or `adamw`")
+    momentum: float | None = Field(None, description="SGD momentum; `null` = plain SGD")
+    trainable: str = Field(
+        "attention",
+        description="`attention` (q/kv/attn_vec einsums, the study's), `llm`, `full`, or a regex "
+        "matched fully against flat parameter names; ignored with LoRA",
+    )
+    frozen_dtype: str = Field(
+        "bfloat16", description="storage of frozen weights (`float32`, `bfloat16`, `float16`)"
+    )
+    trainable_dtype: str = Field(
+        "float32", description="storage of trained weights (`float32`, `bfloat16`, `float16`)"
+    )
+    seqlen: int = Field(
+        128,
+        description="text tokens per example, prompt + answer, image tokens not counted; every "
+        "example is padded to it, longer ones are cut (and counted in the log)",
+    )
+    prompt_template: str = Field(
+        "{prompt}",
+        description="text around the task prompt, `{prompt}` = the question with the task's "
+        'format hint, e.g. `"answer en {prompt}"` (quoted: YAML reads `{...}` as a mapping)',
+    )
+    multi_image: str = Field(
+        "tile",
+        description="several views: `tile` (one image on a grid) or `concat` (tokens of every "
+        "view)",
+    )
+    final_softcap: float = Field(
+        0.0, description="final-logit soft cap; `0` = off, as in the official fine-tuning configs"
+    )
+    location_tokens: bool = Field(
+        True,
+        description="detection and instance-detection targets in PaliGemma's `<locYYYY>` syntax "
+        "(`<locYMIN><locXMIN><locYMAX><locXMAX> label`, objects joined by ` ; `), decoded back to "
+        "pixel boxes of the original image before scoring; `false`: JSON boxes in `box_frame`. "
+        "Also read by predict",
+    )
+    instance_order: str = Field(
+        "id",
+        description="the order of instance-detection objects in location-token targets: `id` (by "
+        "id, as the reference writes them) or `reading` (top edge, then left edge: the model "
+        "scans the image instead of looking for the next id first; `make learn-levers` measures "
+        "it)",
+    )
+    fsdp_min_mib: float = Field(
+        4.0,
+        description="tensors larger than this are split over the devices, smaller ones replicated",
+    )
 
-    def validate(self) -> None:
-        super().validate()
+    def check_values(self) -> None:
+        super().check_values()
         check(self.seqlen >= 1, "seqlen", "must be at least 1")
         check_choice(self.optimizer, OPTIMIZERS, "optimizer")
         for key in ("frozen_dtype", "trainable_dtype"):
@@ -137,25 +154,19 @@ class TrainSettings(SharedTrainSettings):
         return TRAINABLE_PRESETS.get(self.trainable, self.trainable)
 
 
-@dataclass(frozen=True)
 class DecodeSettings(SharedDecodeSettings):
-    """Greedy batched decoding with a KV cache (shared keys: ``SharedDecodeSettings``).
-
-    batch_size: 16.
-    prompt_len: prompt tokens (prompts are padded or cut to it; 128).
-    """
+    """Greedy batched decoding with a KV cache (shared keys: ``SharedDecodeSettings``)."""
 
     DEFAULT_MAX_NEW_TOKENS: ClassVar[dict[str, int]] = DEFAULT_MAX_NEW_TOKENS
 
     batch_size: int = 16
-    prompt_len: int = 128
+    prompt_len: int = Field(128, description="prompt tokens (prompts are padded or cut to it)")
 
-    def validate(self) -> None:
-        super().validate()
+    def check_values(self) -> None:
+        super().check_values()
         check(self.prompt_len >= 2, "prompt_len", "must be at least 2")
 
 
-@dataclass(frozen=True)
 class DemoSettings(Settings):
     """The tiny random PaliGemma 2 the workflow builds for ``checkpoint: demo`` (every key
     optional under ``demo_models.paligemma``).
@@ -173,16 +184,15 @@ class DemoSettings(Settings):
     vocab_size: int = 800
     seed: int = 0
 
-    def validate(self) -> None:
-        super().validate()
+    def check_values(self) -> None:
+        super().check_values()
         for key in ("image_size", "patch", "depth", "vocab_size"):
             check(getattr(self, key) >= 1, key, "must be at least 1")
         check(self.width >= 4 and self.width % 4 == 0, "width", "must be a multiple of 4")
         check(self.image_size % self.patch == 0, "patch", f"must divide {self.image_size}")
 
 
-@dataclass(frozen=True)
-class PaliGemmaRun(RunSettings, family="paligemma", checkpoint_hint=CHECKPOINT, demo=DemoSettings):
+class PaliGemmaRun(RunSettings):
     """One run of the family.
 
     checkpoint: a big_vision ``.npz`` (tokenizer ``tokenizer.model`` or
@@ -195,9 +205,13 @@ class PaliGemmaRun(RunSettings, family="paligemma", checkpoint_hint=CHECKPOINT, 
     seed: data order and new embedding rows.
     """
 
+    FAMILY: ClassVar[str] = "paligemma"
+    CHECKPOINT_HINT: ClassVar[str] = CHECKPOINT
+    DEMO: ClassVar[type[DemoSettings]] = DemoSettings
+
     image_size: int = 224
-    train: TrainSettings = field(default_factory=TrainSettings)
-    decode: DecodeSettings = field(default_factory=DecodeSettings)
+    train: TrainSettings = Field(default_factory=TrainSettings)
+    decode: DecodeSettings = Field(default_factory=DecodeSettings)
 
     def check_checkpoint(self) -> None:
         from medvlm.models.paligemma.checkpoint import checkpoint_config
