@@ -21,7 +21,7 @@ def test_the_learnability_config_plans_only_its_own_runs():
         ("paligemma", True),
     ]
     result = subprocess.run(
-        [str(SNAKEMAKE), "-n", "--configfile", "config/learnability.yaml"],
+        [str(SNAKEMAKE), "-n", "--forceall", "--configfile", "config/learnability.yaml"],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -50,7 +50,7 @@ def test_the_levers_config_plans_its_runs_on_an_unbalanced_tree():
     assert trained["mg_experts"]["experts"] == "task_type"
     assert trained["mg_lora"]["lora_rank"] == trained["mg_experts"]["lora_rank"] > 0
     result = subprocess.run(
-        [str(SNAKEMAKE), "-n", "--configfile", "config/levers.yaml"],
+        [str(SNAKEMAKE), "-n", "--forceall", "--configfile", "config/levers.yaml"],
         cwd=REPO,
         capture_output=True,
         text=True,
