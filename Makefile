@@ -61,7 +61,7 @@ demo-check: demo
 ## on a bigger synthetic tree, trained vs untrained for every task type; config/levers.yaml,
 ## the levers of issue 21 (data mixture, per-task experts, instance detection) on an unbalanced
 ## tree, each against its baseline on the same budget
-LEVERS := [{"lever": "mixture T=3", "run": "pg_mixture", "baseline": "pg_uniform", "skip_datasets": ["chromosome"]}, {"lever": "experts", "run": "mg_experts", "baseline": "mg_lora"}, {"lever": "instance detection", "run": "pg_uniform", "baseline": "pg_untrained", "skip_datasets": ["BUSI-det", "boneresorption", "chestdr", "neurips22cell"]}]
+LEVERS := [{"lever": "mixture T=3", "run": "pg_mixture", "baseline": "pg_uniform", "skip_datasets": ["chromosome"]}, {"lever": "experts", "run": "mg_experts", "baseline": "mg_lora"}, {"lever": "instance detection", "run": "pg_uniform", "baseline": "pg_untrained", "datasets": ["chromosome"]}]
 learn: learn-tasks learn-levers
 
 learn-tasks: $(STAMP)

@@ -11,10 +11,11 @@ its paired 95% interval (:mod:`medvlm.metrics.compare`). ``apart`` says whether 
 own intervals do not overlap; ``paired > 0`` whether the paired interval of the improvement lies
 above 0. Detection rows also check the F1@0.5 targets (``--targets``).
 
-``--levers`` compares chosen runs instead (a JSON list of ``{"lever", "run", "baseline",
-"skip_datasets"}``): each lever's run against its baseline run on the same questions, leaving
-out the questions of ``skip_datasets`` (the mixture lever is judged on the small data sets of an
-unbalanced tree, without the big one), with the same columns.
+``--levers`` compares chosen runs instead (a JSON list of ``{"lever", "run", "baseline"}``,
+each with ``"datasets"`` to keep only those data sets' questions or ``"skip_datasets"`` to leave
+theirs out): each lever's run against its baseline run on the same questions (the mixture lever
+is judged on the small data sets of an unbalanced tree, without the big one), with the same
+columns.
 
 Prints the Markdown; ``--write FILE --block NAME`` puts it into that generated block
 (:mod:`medvlm.generated`); the numbers also go to ``--out`` as JSON.
@@ -27,6 +28,7 @@ import json
 import os
 import shlex
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from medvlm.config import load_config
@@ -72,16 +74,16 @@ def compare_runs(
     trained: str,
     replicates: int,
     seed: int,
-    skip_datasets: tuple[str, ...] = (),
+    asked: Callable[[str], bool] = lambda dataset: True,
 ):
     """Per task type present: both runs' headline with intervals and the paired improvement,
-    on the questions of every data set but ``skip_datasets``."""
+    on the questions of the data sets ``asked`` keeps."""
     references = results / "data" / "splits" / f"{split}.jsonl"
     items = {
         run: [
             item
             for item in pair(references, results / "predictions" / run / f"{split}.jsonl").items
-            if item.dataset not in skip_datasets
+            if asked(item.dataset)
         ]
         for run in (baseline, trained)
     }
@@ -167,6 +169,15 @@ def markdown(comparisons: list[dict], targets: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def questions_of(lever: dict) -> tuple[str, Callable[[str], bool]]:
+    """A lever's questions in words and as a test of a question's data set."""
+    if "datasets" in lever:
+        kept = set(lever["datasets"])
+        return ", ".join(lever["datasets"]), kept.__contains__
+    skipped = lever.get("skip_datasets", [])
+    return (f"all but {', '.join(skipped)}" if skipped else "all"), lambda d: d not in skipped
+
+
 def lever_markdown(comparisons: list[dict], targets: dict) -> str:
     lines = [
         "| lever | run vs baseline | questions | task | metric | n | baseline | run "
@@ -174,8 +185,7 @@ def lever_markdown(comparisons: list[dict], targets: dict) -> str:
         "|---|---|---|---|---|---:|---:|---:|---:|:-:|:-:|:-:|",
     ]
     for comparison in comparisons:
-        skipped = comparison["skip_datasets"]
-        questions = f"all but {', '.join(skipped)}" if skipped else "all"
+        questions = comparison["questions"]
         for task, row in comparison["tasks"].items():
             lines.append(
                 f"| {comparison['lever']} | `{comparison['trained']}` vs "
@@ -212,7 +222,7 @@ def main() -> int:
             "family": runs[lever["run"]]["family"],
             "untrained": lever["baseline"],
             "trained": lever["run"],
-            "skip_datasets": lever.get("skip_datasets", []),
+            "questions": questions_of(lever)[0],
             "tasks": compare_runs(
                 results,
                 args.split,
@@ -220,7 +230,7 @@ def main() -> int:
                 lever["run"],
                 args.replicates,
                 args.seed,
-                tuple(lever.get("skip_datasets", ())),
+                questions_of(lever)[1],
             ),
         }
         for lever in levers

@@ -10,6 +10,18 @@ from medvlm.runs import expand_runs
 from tests.support.snakemake_runner import REPO, SNAKEMAKE, planned_jobs
 
 
+def dry_run(config: str) -> subprocess.CompletedProcess:
+    """``snakemake -n --forceall`` with ``config`` alone, from the repository root (every job,
+    whether or not an earlier ``make learn`` left its outputs)."""
+    return subprocess.run(
+        [str(SNAKEMAKE), "-n", "--forceall", "--configfile", config],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
 def test_the_learnability_config_plans_only_its_own_runs():
     config = load_config(REPO / "config" / "learnability.yaml")
     runs = expand_runs(config["runs"], config["sweeps"])
@@ -20,13 +32,7 @@ def test_the_learnability_config_plans_only_its_own_runs():
         ("paligemma", False),
         ("paligemma", True),
     ]
-    result = subprocess.run(
-        [str(SNAKEMAKE), "-n", "--forceall", "--configfile", "config/learnability.yaml"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = dry_run("config/learnability.yaml")
     jobs = planned_jobs(result)
     assert jobs["train"] == 2 and jobs["predict"] == 4  # not the demo's runs as well
     assert "paligemma_tiny" not in result.stdout + result.stderr
@@ -49,13 +55,7 @@ def test_the_levers_config_plans_its_runs_on_an_unbalanced_tree():
     assert trained["pg_mixture"]["mixture"]["temperature"] >= 2
     assert trained["mg_experts"]["experts"] == "task_type"
     assert trained["mg_lora"]["lora_rank"] == trained["mg_experts"]["lora_rank"] > 0
-    result = subprocess.run(
-        [str(SNAKEMAKE), "-n", "--forceall", "--configfile", "config/levers.yaml"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = dry_run("config/levers.yaml")
     jobs = planned_jobs(result)
     assert jobs["train"] == 4 and jobs["predict"] == 5
     assert "results/levers/synthetic" in result.stdout

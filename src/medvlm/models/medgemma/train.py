@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
-from dataclasses import asdict
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -107,7 +106,7 @@ class KeepBest(TrainerCallback):
         if is_better(self.select, current, best) or not (self.best_dir / BEST_INFO).is_file():
             with atomic_dir(self.best_dir) as tmp:
                 model.save_pretrained(tmp)
-                write_json(tmp / BEST_INFO, asdict(current))
+                write_json(tmp / BEST_INFO, dataclasses.asdict(current))
 
 
 def lora_config(cfg: TrainSettings):
