@@ -1,21 +1,26 @@
 """Per-task LoRA experts (``train.experts``): the groups and their checks at plan and train time,
-the one-group batches, a tiny training of each family (a group's adapter changes only on its
-batches, the shared one on every batch), and prediction routing each question to its group."""
+the one-group batches (with a data mixture too: drawn by it), a tiny training of each family (a
+group's adapter changes only on its batches, the shared one on every batch; with a mixture), and
+prediction routing each question to its group."""
 
 import copy
+import csv
 import json
+import math
+from collections import Counter
 
 import jax
 import numpy as np
 import pytest
 
 from medvlm.config import ConfigError, validate_config
+from medvlm.data.mixture import GROUP_LOG
 from medvlm.io import read_jsonl
 from medvlm.models.base import get_family
 from medvlm.models.experts import EXPERTS_FILE, SHARED, Experts, GroupBatches, split_experts
-from medvlm.records import TaskType
+from medvlm.records import Record, TaskType
 from medvlm.run_checks import checked_runs
-from medvlm.settings import SettingError, from_mapping
+from medvlm.settings import MixtureSettings, SettingError, from_mapping
 from tests.support.medgemma_data import (
     colour_split,
     medgemma_demo,
@@ -37,11 +42,6 @@ from tests.support.snakemake_runner import run_snakemake, tiny_runs_config
         ({"experts": [["counting"], ["counting"]]}, "train.experts[1][0]", "in two groups"),
         ({"experts": "task_type", "lora_rank": 0}, "train.experts", "lora_rank above 0"),
         ({"shared_lora": True, "lora_rank": 2}, "train.shared_lora", "set train.experts"),
-        (
-            {"experts": "task_type", "lora_rank": 2, "mixture": {"by": "dataset"}},
-            "train.experts",
-            "do not combine",
-        ),
     ],
 )
 def test_a_bad_experts_setting_names_its_key(train, key, words):
@@ -52,11 +52,25 @@ def test_a_bad_experts_setting_names_its_key(train, key, words):
     assert caught.value.key == key and words in caught.value.problem
 
 
-def plan(workdir, experts, **data) -> dict:
+def plan(workdir, experts, mixture=None, **data) -> dict:
     config = copy.deepcopy(tiny_runs_config(workdir))
     config["data"].update(data)
     config["runs"]["mg"]["train"]["experts"] = experts
+    if mixture is not None:
+        config["runs"]["mg"]["train"]["mixture"] = mixture
     return checked_runs(validate_config(config))
+
+
+def test_experts_and_a_mixture_combine_at_plan_time(tmp_path):
+    from medvlm.models.paligemma.settings import TrainSettings
+
+    mixture = {"by": "dataset", "temperature": 2}
+    settings = from_mapping(
+        TrainSettings, {"experts": "task_type", "lora_rank": 2, "mixture": mixture}, "train"
+    )
+    assert settings.experts == "task_type" and settings.mixture.temperature == 2
+    runs = plan(tmp_path, "task_type", mixture)
+    assert runs["mg"]["train"]["mixture"]["by"] == "dataset"
 
 
 def test_the_plan_names_an_expert_task_type_without_questions(tmp_path):
@@ -157,6 +171,84 @@ def test_batches_hold_one_group_and_cover_each_group_every_epoch(colours):
     ]
 
 
+def mixed_records() -> list[Record]:
+    """Data set ``big``: 60 classification questions; ``small``: 4 classification, 16 counting."""
+
+    def record(dataset: str, task: str, i: int) -> Record:
+        return Record(f"{dataset}-{task}-{i}", dataset, "Clinical", "training", "q.json", i, task,
+                      task, "photo", "q", "a")  # fmt: skip
+
+    return (
+        [record("big", TaskType.CLASSIFICATION, i) for i in range(60)]
+        + [record("small", TaskType.CLASSIFICATION, i) for i in range(4)]
+        + [record("small", TaskType.COUNTING, i) for i in range(16)]
+    )
+
+
+MIXED_EXPERTS = Experts(
+    {TaskType.CLASSIFICATION: (TaskType.CLASSIFICATION,), TaskType.COUNTING: (TaskType.COUNTING,)},
+    False,
+)
+
+
+def mixed_order(seed: int = 3) -> GroupBatches:
+    mixture = from_mapping(MixtureSettings, {"by": "dataset", "temperature": 2}, "mixture")
+    return GroupBatches(mixed_records(), MIXED_EXPERTS, rows=4, seed=seed, mixture=mixture)
+
+
+def test_with_a_mixture_the_groups_and_rows_follow_the_mixtures_masses():
+    """By hand, T = 2: p(big) = √60 / (√60 + √20) = 0.6340, p(small) = 0.3660; the counting
+    group holds 16 of small's 20 questions, so its mass is 0.3660 × 16/20 = 0.2928 (without the
+    mixture 16/80 = 0.20), classification's 0.6340 + 0.3660 × 4/20 = 0.7072."""
+    records = mixed_records()
+    order = mixed_order()
+    p_small = math.sqrt(20) / (math.sqrt(60) + math.sqrt(20))
+    assert order.masses[TaskType.COUNTING] == pytest.approx(0.2928, abs=1e-4)
+    assert order.masses[TaskType.COUNTING] == pytest.approx(p_small * 16 / 20)
+    assert order.masses[TaskType.CLASSIFICATION] == pytest.approx(0.7072, abs=1e-4)
+    steps, rows = 4000, 4
+    groups, drawn = [], Counter()
+    for step in range(steps):
+        group, positions = order.batch(step)
+        assert len(positions) == rows
+        assert {records[p].task for p in positions} == {group}  # one expert group a batch
+        groups.append(group)
+        drawn.update(positions.tolist())
+    sigma = math.sqrt(0.2928 * 0.7072 / steps)  # 0.0072
+    assert groups.count(TaskType.COUNTING) / steps == pytest.approx(0.2928, abs=4 * sigma)
+    # a question of small is drawn with p(small) / 20 = 0.0183 a row, one of big with
+    # 0.6340 / 60 = 0.0106 (uniform: 1/80 = 0.0125); small's share of the rows is 0.366, not 0.25
+    small = sum(n for p, n in drawn.items() if records[p].dataset == "small") / (steps * rows)
+    assert small == pytest.approx(p_small, abs=0.02) and small > 0.3
+    # within classification batches, small's 4 questions are 0.0732 / 0.7072 = 0.1035 of the
+    # rows (uniform there: 4/64 = 0.0625)
+    classification = [p for p, n in drawn.items() for _ in range(n)
+                      if records[p].task == TaskType.CLASSIFICATION]  # fmt: skip
+    share = np.mean([records[p].dataset == "small" for p in classification])
+    assert share == pytest.approx(p_small * 4 / 20 / 0.7072, abs=0.015)
+    # each small question comes equally often: the group's draws cycle through its questions
+    counting = [drawn[i] for i, r in enumerate(records) if r.task == TaskType.COUNTING]
+    assert max(counting) - min(counting) <= 1
+    # the per-group log counts the same draws
+    assert order.counts(steps) == {
+        "big": sum(n for p, n in drawn.items() if records[p].dataset == "big"),
+        "small": sum(n for p, n in drawn.items() if records[p].dataset == "small"),
+    }
+
+
+def test_with_a_mixture_a_batch_is_a_function_of_seed_and_step():
+    order = mixed_order()
+    expected = [order.batch(step) for step in range(5000)]
+    again = mixed_order()  # as after a kill: straight to step 4090 (across a block's end)
+    for step in [4090, 4100, *range(10), 4095, 4096, 4097]:
+        group, positions = again.batch(step)
+        assert group == expected[step][0] and positions.tolist() == expected[step][1].tolist()
+    other = mixed_order(seed=4)
+    assert [other.batch(s)[1].tolist() for s in range(20)] != [
+        expected[s][1].tolist() for s in range(20)
+    ]
+
+
 # ---- PaliGemma ----
 
 
@@ -230,6 +322,25 @@ def pg_trained(colours, pg_demo):
     out = root / "pg-run"
     get_family("paligemma").train(run, train, val, out, root / "pg-resume")
     return run, out
+
+
+def test_paligemma_trains_experts_on_a_mixture(colours, pg_demo):
+    """Both keys set: a short real training, its per-group log counting the expert batches'
+    draws (colours: 21 classification questions, neojaundice: 5 regression ones)."""
+    root, train, val = colours
+    run = pg_run(pg_demo, mixture={"by": "dataset", "temperature": 2}, val_every=6)
+    out = root / "pg-mixed"
+    get_family("paligemma").train(run, train, val, out, root / "pg-mixed-resume")
+    assert Experts.read(out).names == [TaskType.CLASSIFICATION, TaskType.REGRESSION]
+    with open(out / GROUP_LOG, newline="") as handle:
+        logged = list(csv.DictReader(handle))
+    settings = settings_of(**run["train"])
+    records = train.loader(1, shuffle=False).records
+    order = GroupBatches(records, split_experts(settings, records, "pg"), 4, 0, settings.mixture)
+    last = logged[-1]
+    assert int(last["step"]) == 6
+    assert {k: int(last[k]) for k in ("colours", "neojaundice")} == order.counts(6)
+    assert int(last["colours"]) + int(last["neojaundice"]) == 6 * 4
 
 
 def test_paligemma_expert_run_writes_its_groups_and_factors(pg_trained):
@@ -350,6 +461,34 @@ def test_medgemma_step_moves_the_shared_and_the_batch_groups_adapter_only(
     groups = [order.batch(step)[0] for step in range(6)]
     assert set(groups) == {TaskType.CLASSIFICATION, TaskType.REGRESSION}
     assert moved == [{SHARED, group} for group in groups]
+
+
+def test_medgemma_trains_on_one_group_batches_drawn_by_the_mixture(colours, mg_demo, tmp_path):
+    """Both keys set: the trainer's data loader yields the mixture-drawn one-group batches, and
+    a short training logs the examples those batches drew per data set."""
+    from medvlm.models.medgemma.mixture import GroupLog
+    from medvlm.models.medgemma.settings import MedGemmaRun
+    from medvlm.models.medgemma.train import build_trainer
+    from medvlm.models.medgemma.train import train as train_medgemma
+
+    _, train, val = colours
+    mixture = {"by": "dataset", "weights": {"neojaundice": 4}}
+    run = mg_run(mg_demo, mixture=mixture, log_every=3, select="loss")
+    cfg = MedGemmaRun.from_run(run)
+    trainer = build_trainer(cfg, train, val, tmp_path / "out", tmp_path / "resume")
+    records = train.loader(1, shuffle=False).records
+    order = GroupBatches(records, trainer.experts, 2, 0, cfg.train.mixture)
+    drawn = [list(batch) for batch in trainer.get_train_dataloader().batch_sampler]
+    assert drawn == [order.batch(step)[1].tolist() for step in range(6)]
+    assert all(len({records[i].task for i in batch}) == 1 for batch in drawn)
+    logs = [c for c in trainer.callback_handler.callbacks if isinstance(c, GroupLog)]
+    assert len(logs) == 1 and isinstance(logs[0].order, GroupBatches)
+    assert logs[0].order.counts(6) == order.counts(6) and logs[0].per_update == 1
+    out = tmp_path / "model"
+    train_medgemma(run, train, val, out, tmp_path / "trained-resume")
+    with open(out / GROUP_LOG, newline="") as handle:
+        logged = [{k: int(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+    assert logged == [{"step": step, **order.counts(step)} for step in (3, 6)]
 
 
 @pytest.fixture(scope="module")

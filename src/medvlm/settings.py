@@ -446,12 +446,6 @@ class SharedTrainSettings(Settings):
             "per-task experts are LoRA adapters: set train.lora_rank above 0 (full fine-tuning "
             "has no experts)",
         )
-        check(
-            self.mixture is None,
-            "experts",
-            "train.experts and train.mixture do not combine yet (expert batches hold one group "
-            "each; the mixture draws example by example): drop one of them",
-        )
 
 
 class SharedDecodeSettings(Settings):

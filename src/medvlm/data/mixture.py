@@ -18,6 +18,9 @@ of the same global order. Draws come in blocks of :data:`BLOCK` whose groups are
 group ``g`` seeded by ``(seed, g, c)``), so a small group drawn often cycles through all of
 its records rather than repeating a few at random.
 
+With ``train.experts`` too, every batch still holds one expert group: the mixture picks the
+group of each batch and the rows within it (:class:`medvlm.models.experts.GroupBatches`).
+
 Without ``train.mixture`` nothing here runs: each family keeps its own per-epoch permutation.
 """
 
@@ -27,7 +30,7 @@ import csv
 import io
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -83,11 +86,14 @@ class MixtureOrder:
         self.seed = seed
         self._before = [np.zeros(len(self.names), dtype=np.int64)]  # group counts before block b
         self._passes: dict[tuple[int, int], np.ndarray] = {}
+        self._last: tuple[int, np.ndarray] | None = None
 
     def _block(self, block: int) -> np.ndarray:
-        """The group index of each draw of ``block``."""
-        draws = np.random.default_rng([self.seed, _GROUP_STREAM, block]).random(BLOCK)
-        return np.searchsorted(self._cdf, draws, side="right")
+        """The group index of each draw of ``block`` (the last block asked for is kept)."""
+        if self._last is None or self._last[0] != block:
+            draws = np.random.default_rng([self.seed, _GROUP_STREAM, block]).random(BLOCK)
+            self._last = (block, np.searchsorted(self._cdf, draws, side="right"))
+        return self._last[1]
 
     def _counts_before(self, block: int) -> np.ndarray:
         while len(self._before) <= block:
@@ -139,19 +145,40 @@ class MixtureOrder:
     def write_log(self, path: str | os.PathLike, steps: Iterable[int], per_step: int) -> None:
         """:data:`GROUP_LOG`: for each of ``steps``, the examples drawn so far per group, with
         ``per_step`` draws an update (written atomically)."""
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["step", *self.names])
-        for step in steps:
-            writer.writerow([step, *self.counts(step * per_step).values()])
-        write_text(path, out.getvalue())
+        write_group_log(path, self.names, steps, lambda step: self.counts(step * per_step))
+
+
+def write_group_log(
+    path: str | os.PathLike,
+    names: Sequence[str],
+    steps: Iterable[int],
+    counts: Callable[[int], dict[str, int]],
+) -> None:
+    """:data:`GROUP_LOG` (written atomically): for each of ``steps``, ``counts(step)`` (the
+    examples drawn so far per group) in the columns ``names``."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["step", *names])
+    for step in steps:
+        drawn = counts(step)
+        writer.writerow([step, *(drawn[name] for name in names)])
+    write_text(path, out.getvalue())
 
 
 def mixture_order(
     records: Sequence[Record], mixture: MixtureSettings, seed: int, where: str
 ) -> MixtureOrder:
-    """The order of ``records`` (a training split) under ``mixture``. A weight for a group with
-    no record in the split raises :class:`SettingError` naming ``<where>.weights.<group>``."""
+    """The order of ``records`` (a training split) under ``mixture`` (see
+    :func:`mixture_groups`)."""
+    return MixtureOrder(*mixture_groups(records, mixture, where), seed)
+
+
+def mixture_groups(
+    records: Sequence[Record], mixture: MixtureSettings, where: str
+) -> tuple[list[str], dict[str, float]]:
+    """Each of ``records``' (a training split's) group under ``mixture``, and the groups'
+    probabilities (logged). A weight for a group with no record in the split raises
+    :class:`SettingError` naming ``<where>.weights.<group>``."""
     groups = [group_of(record, mixture.by) for record in records]
     sizes: dict[str, int] = {}
     for group in groups:
@@ -161,14 +188,13 @@ def mixture_order(
         probabilities = group_probabilities(sizes, mixture.temperature, mixture.weights)
     except ValueError as error:
         raise SettingError(f"{where}.weights", str(error)) from None
-    order = MixtureOrder(groups, probabilities, seed)
     log.info(
         "training mixture by %s at temperature %g: %s",
         mixture.by,
         mixture.temperature,
-        ", ".join(f"{g} {sizes[g]} records p={p:.4f}" for g, p in order.probabilities.items()),
+        ", ".join(f"{g} {sizes[g]} records p={probabilities[g]:.4f}" for g in sorted(sizes)),
     )
-    return order
+    return groups, probabilities
 
 
 def planned_groups(data: dict, by: str) -> set[str] | None:

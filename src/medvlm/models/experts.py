@@ -11,27 +11,41 @@ route exactly as the training did.
 The order (:class:`GroupBatches`): in epoch ``e`` every group's records come in a seeded
 permutation (seeded by ``(seed, e, group)``), cut into batches of ``rows``; a group's last batch
 is filled up from the start of its permutation, so a group smaller than a batch still fills
-one. The epoch's batches are then shuffled (seeded by ``(seed, e)``). Batch ``step`` is a
-function of the seed and the step alone, so a resumed run draws what the killed one would have.
+one. The epoch's batches are then shuffled (seeded by ``(seed, e)``).
+
+With ``train.mixture`` too (:mod:`medvlm.data.mixture`: a record of mixture group ``m`` is drawn
+with probability ``p(m) / n_m``), a batch still holds one expert group, and the mixture decides
+both which and what: batch ``step``'s group is draw ``step`` of an endless seeded order over the
+groups (a :class:`~medvlm.data.mixture.MixtureOrder` with one entry per group) in which group
+``E`` has the mixture's mass of its records, ``sum over r in E of p(m(r)) / n_m(r)``; its rows
+are the next ``rows`` draws of the mixture restricted to ``E``'s records (renormalised: a
+``MixtureOrder`` over ``E``'s records alone, read from ``rows × the batches E had before``).
+An "epoch" (``per_epoch``, for a run's length in epochs) is then just that many batches.
+
+Either way batch ``step`` is a function of the seed and the step alone, so a resumed run draws
+what the killed one would have.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from medvlm.data.mixture import MixtureOrder, mixture_groups, write_group_log
 from medvlm.io import write_text
 from medvlm.records import TASK_TYPES, Record
-from medvlm.settings import EXPERTS_BY_TASK, SettingError, SharedTrainSettings
+from medvlm.settings import EXPERTS_BY_TASK, MixtureSettings, SettingError, SharedTrainSettings
 
 EXPERTS_FILE = "experts.json"  # beside a trained expert run's weights
 SHARED = "shared"  # the shared adapter's name
 _ORDER_STREAM = 0x657870  # so these generators never coincide with the loader's or the mixture's
+_MIXED_STREAM = 0x6D6F65  # the seeds of a mixture's orders (:meth:`GroupBatches._mixed_seed`)
 
 
 @dataclass(frozen=True)
@@ -144,9 +158,18 @@ def check_planned_experts(settings: SharedTrainSettings, data: dict) -> None:
 
 class GroupBatches:
     """The training batches of an expert run: ``batch(step)`` is ``(group, positions)``, the
-    positions (into ``records``) of ``rows`` questions of one group (see the module docstring)."""
+    positions (into ``records``) of ``rows`` questions of one group; with ``mixture``, drawn by
+    it (see the module docstring; errors name ``<where>.weights...``)."""
 
-    def __init__(self, records: Sequence[Record], experts: Experts, rows: int, seed: int):
+    def __init__(
+        self,
+        records: Sequence[Record],
+        experts: Experts,
+        rows: int,
+        seed: int,
+        mixture: MixtureSettings | None = None,
+        where: str = "train.mixture",
+    ):
         self.experts, self.rows, self.seed = experts, rows, seed
         of_record = [experts.group_of(record.task) for record in records]
         self.members = {
@@ -156,6 +179,28 @@ class GroupBatches:
         self.members = {name: m for name, m in self.members.items() if len(m)}
         self.per_epoch = sum(math.ceil(len(m) / rows) for m in self.members.values())
         self._epoch: tuple[int, list[tuple[str, np.ndarray]]] | None = None
+        self.mixture_names: list[str] = []  # the mixture's groups (none without one)
+        if mixture is not None:
+            self._mix(records, mixture, where)
+
+    def _mixed_seed(self, *tag: int) -> int:
+        return int(np.random.SeedSequence([self.seed, _MIXED_STREAM, *tag]).generate_state(1)[0])
+
+    def _mix(self, records: Sequence[Record], mixture: MixtureSettings, where: str) -> None:
+        groups, probabilities = mixture_groups(records, mixture, where)
+        of_record, sizes = np.array(groups), Counter(groups)
+        self.mixture_names = sorted(probabilities)
+        self.masses: dict[str, float] = {}  # each expert group's share of the batches
+        self.within: dict[str, MixtureOrder] = {}  # the mixture within each group
+        for g, (name, members) in enumerate(self.members.items()):
+            mine = of_record[members]
+            share = {m: probabilities[m] * n / sizes[m] for m, n in Counter(mine).items()}
+            self.masses[name] = sum(share.values())
+            if self.masses[name] > 0:
+                renormalised = {m: value / self.masses[name] for m, value in share.items()}
+                self.within[name] = MixtureOrder(mine, renormalised, self._mixed_seed(g))
+        self.picks = list(self.masses)
+        self.pick = MixtureOrder(self.picks, self.masses, self._mixed_seed())
 
     def _batches(self, epoch: int) -> list[tuple[str, np.ndarray]]:
         if self._epoch is None or self._epoch[0] != epoch:
@@ -174,5 +219,24 @@ class GroupBatches:
         return self._epoch[1]
 
     def batch(self, step: int) -> tuple[str, np.ndarray]:
+        if self.mixture_names:
+            name = self.picks[int(self.pick.positions(step, step + 1)[0])]
+            before = self.pick.counts(step)[name] * self.rows
+            return name, self.members[name][self.within[name].positions(before, before + self.rows)]
         epoch, index = divmod(step, self.per_epoch)
         return self._batches(epoch)[index]
+
+    def counts(self, batches: int) -> dict[str, int]:
+        """With a mixture, the examples drawn from each of its groups by the first ``batches``
+        batches."""
+        drawn = dict.fromkeys(self.mixture_names, 0)
+        for name, count in self.pick.counts(batches).items():
+            if count:
+                for group, n in self.within[name].counts(count * self.rows).items():
+                    drawn[group] += n
+        return drawn
+
+    def write_log(self, path: str | Path, steps: Iterable[int], per_step: int) -> None:
+        """With a mixture, :data:`~medvlm.data.mixture.GROUP_LOG`: the examples drawn so far per
+        mixture group at each of ``steps``, ``per_step`` batches an update."""
+        write_group_log(path, self.mixture_names, steps, lambda s: self.counts(s * per_step))

@@ -8,7 +8,8 @@ which AdamW skips, so they stay as they are. A batch's group rides along in the 
 (:data:`EXPERT_KEY`, put there by :class:`ExpertCollator` and taken out before the forward),
 so the switch follows the data loader exactly, resumed runs included.
 
-The training order is :class:`medvlm.models.experts.GroupBatches` (batches of one group each),
+The training order is :class:`medvlm.models.experts.GroupBatches` (batches of one group each,
+drawn by ``train.mixture`` where the run has one, whose per-group log it then writes),
 handed to the trainer through :meth:`Trainer._get_train_sampler` as the data mixture's is
 (:mod:`.mixture`); the run trains ``train.steps`` updates, or (null) ``ceil(epochs × batches an
 epoch / grad_accum)``; an update of several micro-batches updates each of their groups'
@@ -23,8 +24,10 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
+from medvlm.data.mixture import GROUP_LOG
 from medvlm.models.base import SplitData
 from medvlm.models.experts import Experts, GroupBatches, split_experts
+from medvlm.models.medgemma.mixture import GroupLog
 from medvlm.models.medgemma.settings import MedGemmaRun
 
 EXPERT_KEY = "expert_group"  # the batch's group, in a batch between the collator and the step
@@ -139,17 +142,24 @@ class TrainingExperts:
     """A run's experts in training: the order, how many updates it trains, and how the trainer
     is set up to follow it."""
 
-    def __init__(self, cfg: MedGemmaRun, experts: Experts, records):
+    def __init__(self, cfg: MedGemmaRun, experts: Experts, records, run: str):
         train = cfg.train
-        self.experts = experts
-        self.order = GroupBatches(records, experts, train.batch_size, cfg.seed)
+        self.experts, self.grad_accum = experts, train.grad_accum
+        where = f"runs.{run}.train.mixture"
+        self.order = GroupBatches(
+            records, experts, train.batch_size, cfg.seed, train.mixture, where
+        )
         epoch_updates = train.epochs * self.order.per_epoch / train.grad_accum
         self.updates = train.steps or max(1, math.ceil(epoch_updates))
         self.batches = self.updates * train.grad_accum
 
-    def install(self, trainer) -> None:
-        """Make ``trainer`` read the one-group batches and route each to its adapters."""
+    def install(self, trainer, out_dir: Path) -> None:
+        """Make ``trainer`` read the one-group batches and route each to its adapters (and,
+        with a mixture, log the examples drawn per mixture group)."""
         sampler = ExpertSampler(self.order, self.batches)
         trainer._get_train_sampler = lambda train_dataset=None: sampler
         trainer.data_collator = ExpertCollator(trainer.data_collator)
         trainer.experts = self.experts
+        if self.order.mixture_names:
+            log = GroupLog(Path(out_dir) / GROUP_LOG, self.order, self.grad_accum)
+            trainer.add_callback(log)

@@ -45,7 +45,9 @@ class GroupLog(TrainerCallback):
     """Rewrites :data:`~medvlm.data.mixture.GROUP_LOG` beside ``train_log.csv`` at each log:
     the examples drawn per group up to each logged step."""
 
-    def __init__(self, path: Path, order: MixtureOrder, per_update: int):
+    def __init__(self, path: Path, order, per_update: int):
+        """``order``: a :class:`MixtureOrder` (``per_update`` draws an update) or an expert
+        run's :class:`~medvlm.models.experts.GroupBatches` (``per_update`` batches)."""
         self.path, self.order, self.per_update = path, order, per_update
 
     def on_log(self, args, state, control, **kwargs):

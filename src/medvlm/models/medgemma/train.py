@@ -187,11 +187,13 @@ def build_trainer(
     from medvlm.models.medgemma.guard import DivergenceStop, GuardedSFTTrainer
 
     out_dir, resume_dir = Path(out_dir), Path(resume_dir)
-    mixture = TrainingMixture.for_run(cfg, train_data, out_dir)  # None: the trainer's own order
     experts = run_experts(cfg, train_data, out_dir.name)  # None: one adapter
-    groups = None  # an expert run's one-group batches
-    if experts is not None:
-        groups = TrainingExperts(cfg, experts, train_data.loader(1, shuffle=False).records)
+    mixture = groups = None  # None, None: the trainer's own order
+    if experts is not None:  # one-group batches (drawn by the mixture, where there is one)
+        records = train_data.loader(1, shuffle=False).records
+        groups = TrainingExperts(cfg, experts, records, out_dir.name)
+    else:
+        mixture = TrainingMixture.for_run(cfg, train_data, out_dir)
     updates = mixture.updates if mixture else groups.updates if groups else None
     args = sft_config(cfg, resume_dir, updates)
     examples_per_update = cfg.train.batch_size * cfg.train.grad_accum * args.world_size
@@ -232,7 +234,7 @@ def build_trainer(
     if mixture is not None:
         mixture.install(trainer, out_dir)
     if groups is not None:
-        groups.install(trainer)
+        groups.install(trainer, out_dir)
     return trainer
 
 

@@ -120,7 +120,8 @@ class BatchOrder:
     Without a mixture, the loader's seeded per-epoch permutation cut into whole batches (an
     epoch's last partial batch left out); with one (``mixture``), the draws ``step * rows`` to
     ``(step + 1) * rows`` of its order; with experts (``groups``), batches of one group each
-    (:class:`medvlm.models.experts.GroupBatches`), whose group :meth:`group` names. All are
+    (:class:`medvlm.models.experts.GroupBatches`, which draws them by the mixture where the run
+    has one), whose group :meth:`group` names. All are
     functions of the seed and the step, so a resumed run draws what the killed one would have;
     every process computes the same global batch and builds its own rows of it
     (:class:`.distributed.ProcessRows`).
@@ -145,14 +146,23 @@ class BatchOrder:
         cls, loader, settings: TrainSettings, run: str, experts: Experts | None = None
     ) -> BatchOrder:
         """The order under a run's ``train.mixture`` (errors name ``runs.<run>.train.mixture``)
-        or its ``experts``."""
+        and its ``experts``."""
         mixture = groups = None
-        if settings.mixture is not None:
-            where = f"runs.{run}.train.mixture"
-            mixture = mixture_order(loader.records, settings.mixture, loader.seed, where)
+        where = f"runs.{run}.train.mixture"
         if experts is not None:
-            groups = GroupBatches(loader.records, experts, settings.batch_size, loader.seed)
+            groups = GroupBatches(
+                loader.records, experts, settings.batch_size, loader.seed, settings.mixture, where
+            )
+        elif settings.mixture is not None:
+            mixture = mixture_order(loader.records, settings.mixture, loader.seed, where)
         return cls(loader, settings.batch_size, mixture, groups)
+
+    def write_group_log(self, path, steps: list[int]) -> None:
+        """With a mixture, :data:`~medvlm.data.mixture.GROUP_LOG` at ``steps``."""
+        if self.groups is not None and self.groups.mixture_names:
+            self.groups.write_log(path, steps, 1)
+        elif self.mixture is not None:
+            self.mixture.write_log(path, steps, self.rows)
 
     def group(self, step: int) -> str | None:
         """The expert group of step ``step``'s batch; None without experts."""

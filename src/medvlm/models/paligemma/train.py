@@ -392,8 +392,7 @@ def fit(
     if trainer.experts is not None:
         trainer.experts.write(out_dir)
     write_train_log(out_dir / TRAIN_LOG, meta["log"])
-    if order.mixture is not None:
-        order.mixture.write_log(out_dir / GROUP_LOG, [row["step"] for row in meta["log"]], rows)
+    order.write_group_log(out_dir / GROUP_LOG, [row["step"] for row in meta["log"]])
     if train.truncated:
         log.warning("%d training rows were cut to %d tokens", train.truncated, settings.seqlen)
     return params
