@@ -173,7 +173,7 @@ def make_plans(config_path: Path, text_tokens: int) -> tuple[list[RunPlan], list
             if run.get("checkpoint", DEMO_CHECKPOINT) == DEMO_CHECKPOINT and not demo.exists():
                 raise ValueError(f"checkpoint 'demo': build the demo model first ({demo})")
             plan.inputs = family_module(run["family"]).plan_input(
-                family_run(run, str(demo)), text_tokens, config["data"]
+                family_run(run, str(demo)), text_tokens, config.get("data")
             )
         except (ValueError, OSError) as error:
             plan.error = str(error)
