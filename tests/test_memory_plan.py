@@ -278,3 +278,88 @@ def test_readme_table_is_what_the_command_prints(tmp_path):
     done = run_medvlm("plan", "config/flare25.yaml", "--cache", tmp_path, cwd=REPO, timeout=1800)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout == shown
+
+
+def checkpoint_dirs(tmp_path) -> tuple[Path, Path]:
+    """``(paligemma, medgemma)`` folders of tiny models: a config.json, the rest empty."""
+    pg, mg = tmp_path / "pg", tmp_path / "mg"
+    pg.mkdir()
+    (pg / "config.json").write_text(
+        json.dumps(tiny(vocab_size=256, image_size=32, width=32, depth=2, patch=8).to_json())
+    )
+    (pg / "params.npz").write_bytes(b"")
+    (pg / "tokenizer.model").write_bytes(b"")
+    mg.mkdir()
+    (mg / "config.json").write_text(json.dumps(TINY_GEMMA3))
+    return pg, mg
+
+
+@pytest.mark.slow
+def test_medgemma_expert_run_is_sized_with_every_adapter(tmp_path):
+    """``train.experts: task_type`` + ``shared_lora`` with data the plan cannot read: one
+    expert per task type (7) and the shared adapter, 8 in all. The optimizer holds all 8, a step
+    trains 2 (shared + one group), and with 2 micro-batches an update holds the gradients of 2
+    groups' adapters beside the shared one's."""
+    from medvlm.models.medgemma.memory import estimate, plan_input
+
+    _, mg = checkpoint_dirs(tmp_path)
+    train = {"batch_size": 1, "grad_accum": 2, "lora_rank": 4, "lora_alpha": 8}
+    run = {"family": "medgemma", "checkpoint": str(mg), "image_size": 32, "train": train}
+    experts = {**run, "train": {**train, "experts": "task_type", "shared_lora": True}}
+    plain, many = plan_input(run, 8), plan_input(experts, 8)
+    assert plain.adapters is None
+    assert many.adapters == (
+        "8 LoRA adapters (shared + 7 experts), one expert per task type: the plan cannot read "
+        "the data's task types"
+    )
+    assert many.spec["adapters"] == 8 and plain.spec["adapters"] == 1  # so in the cache key
+    one, eight = estimate(plain.spec, (1,)), estimate(many.spec, (1, 2))
+    # one adapter of rank 4 on every linear layer, by hand: a text layer's q (64→64), k and v
+    # (64→32 each), o (64→64), gate and up (64→256), down (256→64); a vision layer's q, k, v,
+    # out (32→32), fc1 (32→64), fc2 (64→32); r × (in + out) each, 5 text and 4 vision layers
+    text = 4 * (128 + 96 + 96 + 128 + 320 + 320 + 320)
+    vision = 4 * (4 * 64 + 96 + 96)
+    adapter = 5 * text + 4 * vision
+    assert one["trainable_params"] == adapter and eight["trainable_params"] == 8 * adapter
+    assert eight["params"] == one["params"]  # the base model's
+    [plain_row], [row, none] = ([r for r in out["rows"] if not r["remat"]] for out in (one, eight))
+    fp32 = 4  # PEFT keeps the adapters in float32 beside bf16 weights
+    assert row["weights"] - plain_row["weights"] == 7 * adapter * fp32
+    assert row["optimizer"] == 8 * plain_row["optimizer"]  # AdamW's moments of every adapter
+    assert plain_row["gradients"] == adapter * fp32
+    assert row["gradients"] == 3 * adapter * fp32  # shared + this group + the earlier group
+    assert row["peak"] > plain_row["peak"] + 7 * adapter * fp32 + 7 * plain_row["optimizer"]
+    assert none["devices"] == 2 and none["peak"] is None
+    assert none["why"] == "MedGemma trains experts in one process"
+
+
+@pytest.mark.slow
+def test_paligemma_expert_run_compiles_every_adapter_into_the_step(tmp_path):
+    """``train.experts: task_type`` over synthetic data sets with four task types: four
+    experts, no shared adapter. The compiled update holds every adapter's factors and AdamW
+    state and trains one adapter's."""
+    from medvlm.models.paligemma.memory import estimate, plan_input
+
+    pg, _ = checkpoint_dirs(tmp_path)
+    train = {"batch_size": 2, "seqlen": 8, "lora_rank": 4, "optimizer": "adamw"}
+    run = {"family": "paligemma", "checkpoint": str(pg), "image_size": 32, "train": train}
+    experts = {**run, "train": {**train, "experts": "task_type"}}
+    # classification, detection, instance_detection and counting
+    datasets = ["retino", "BUSI-det", "chromosome"]
+    data = {"root": str(tmp_path), "synthetic": {}, "datasets": datasets}
+    plain, many = plan_input(run, 8, data), plan_input(experts, 8, data)
+    assert plain.adapters is None and many.adapters == "4 LoRA adapters (4 experts)"
+    assert many.spec["experts"] == {"groups": 4, "shared": False}
+    one, four = estimate(plain.spec, (1,), threads=2), estimate(many.spec, (1,), threads=2)
+    # the LLM's einsums (2 layers, width 32, 4 heads and 2 KV heads of 8, MLP 64), rank 4:
+    # r × (in + out) per layer of q (32→32), kv (32→32), attn_vec (32→32), gating (32→128),
+    # linear (64→32)
+    adapter = 2 * 4 * (64 + 64 + 64 + 160 + 96)
+    assert one["trainable_params"] == adapter and four["trainable_params"] == 4 * adapter
+    fp32 = 4
+    for plain_row, row in zip(one["rows"], four["rows"], strict=True):
+        assert row["weights"] - plain_row["weights"] == 3 * adapter * fp32
+        assert row["optimizer"] - plain_row["optimizer"] == 3 * 2 * adapter * fp32  # mu, nu
+        assert row["gradients"] == plain_row["gradients"] == adapter * fp32  # one group's
+        extra = 3 * 3 * adapter * fp32
+        assert row["peak"] - plain_row["peak"] >= 0.9 * extra, (row, plain_row)

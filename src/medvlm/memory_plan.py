@@ -4,7 +4,9 @@ For every run a config trains, its family (``medvlm.models.<family>.memory``) tu
 a JSON *spec* (architecture + the settings that shape memory) and estimates, in a child process,
 the bytes one device holds during a training step — weights, gradients, optimizer state, and
 activations with temporaries — for 1, 2, 4 and 8 devices, with and without rematerialisation
-(activation checkpointing). Runs with the same spec share one estimate. Estimates are cached by
+(activation checkpointing). A run with per-task LoRA experts (``train.experts``) is sized with
+every adapter it trains: one per group of the task types its configured data can have, plus the
+shared one. Runs with the same spec share one estimate. Estimates are cached by
 spec, framework versions and the family's source code (``~/.cache/medvlm/plan``).
 
 A run trains on ``train.nodes`` × ``train.processes`` devices (one GPU per process); the memory
@@ -54,6 +56,7 @@ class PlanInput:
     remat: bool  # the run's rematerialisation (activation checkpointing) setting
     devices: int  # the devices the run trains on: train.nodes × train.processes
     usable: float  # share of a GPU's memory the framework can use
+    adapters: str | None = None  # with train.experts: the LoRA adapters it trains, in words
 
 
 @dataclass
@@ -170,7 +173,7 @@ def make_plans(config_path: Path, text_tokens: int) -> tuple[list[RunPlan], list
             if run.get("checkpoint", DEMO_CHECKPOINT) == DEMO_CHECKPOINT and not demo.exists():
                 raise ValueError(f"checkpoint 'demo': build the demo model first ({demo})")
             plan.inputs = family_module(run["family"]).plan_input(
-                family_run(run, str(demo)), text_tokens
+                family_run(run, str(demo)), text_tokens, config.get("data")
             )
         except (ValueError, OSError) as error:
             plan.error = str(error)
@@ -224,7 +227,8 @@ def table(plan: RunPlan, run_devices: int) -> list[str]:
     lines = [f"#### {', '.join(plan.runs)}", ""]
     lines.append(
         f"{plan.family}: {inputs.model}; {count(estimate['params'])} parameters, "
-        f"{count(estimate['trainable_params'])} trained; batch {inputs.batch}; "
+        f"{count(estimate['trainable_params'])} trained"
+        f"{f' in {inputs.adapters}' if inputs.adapters else ''}; batch {inputs.batch}; "
         f"{inputs.tokens} tokens an example; configured: rematerialisation "
         f"{'on' if inputs.remat else 'off'}, {run_devices} device(s) (the row marked *). "
         f"{unit} per device; 'fits': the GPUs whose memory holds it (its framework can use "

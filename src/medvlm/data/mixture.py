@@ -218,6 +218,14 @@ def planned_groups(data: dict, by: str) -> set[str] | None:
     return {f"{dataset}/{task}" for dataset, task in pairs}
 
 
+def planned_task_types(data: dict) -> tuple[set[str], bool]:
+    """The task types the training split can have (:func:`planned_groups`), and whether the
+    configured data tells them: only the synthetic tree's specs name each data set's task types;
+    a real tree's questions are not read at plan time, so there every task type (narrowed by
+    ``data.task_types``) is assumed."""
+    return planned_groups(data, "task_type"), "synthetic" in data
+
+
 def _planned_pairs(data: dict) -> set[tuple[str, str]] | None:
     """(data set, task type) pairs the merge can find; None where unknown. Task types of a real
     tree are not read here (the plan opens no questions file), so its pairs have every type."""

@@ -156,6 +156,34 @@ def check_planned_experts(settings: SharedTrainSettings, data: dict) -> None:
         experts_for(settings, tasks, "train", "the configured data (tree and filters)")
 
 
+def planned_experts(
+    settings: SharedTrainSettings, data: dict | None
+) -> tuple[Experts | None, str | None]:
+    """A run's experts as the memory plan sees them, and the plan's words for its adapters
+    (``"8 LoRA adapters (shared + 7 experts)"``); ``(None, None)`` without ``train.experts``.
+    The groups come from the task types the configured data ``data`` can have
+    (:func:`medvlm.data.mixture.planned_task_types`); where the data does not tell them (a real
+    tree, or no ``data``), ``train.experts: task_type`` has one group per task type
+    (:data:`TASK_TYPES`, narrowed by ``data.task_types``), and the words say so."""
+    from medvlm.data.mixture import planned_task_types
+
+    if settings.experts is None:
+        return None, None
+    if data is None:
+        tasks, known = set(TASK_TYPES), False
+    else:
+        tasks, known = planned_task_types(data)
+    experts = experts_for(settings, tasks, "train", "the configured data (tree and filters)")
+    adapters, groups = len(experts.all_adapters), len(experts.names)
+    words = (
+        f"{adapters} LoRA adapter{'s' * (adapters != 1)} ({'shared + ' * experts.shared}"
+        f"{groups} expert{'s' * (groups != 1)})"
+    )
+    if settings.experts == EXPERTS_BY_TASK and not known:
+        words += ", one expert per task type: the plan cannot read the data's task types"
+    return experts, words
+
+
 class GroupBatches:
     """The training batches of an expert run: ``batch(step)`` is ``(group, positions)``, the
     positions (into ``records``) of ``rows`` questions of one group; with ``mixture``, drawn by

@@ -18,6 +18,11 @@ against a full-depth trace and the traced peak against a real run's measured pea
 On the GPU the family trains bf16 weights under bf16 autocast (``precision="gpu"``); on the CPU
 fp32 (``precision="cpu"``, what the checks measure). Data-parallel workers (``train.processes``)
 each hold a full replica; DistributedDataParallel adds one fp32 bucket copy of the gradients.
+A run with per-task experts (``train.experts``) holds every adapter, as its training does
+(:mod:`medvlm.models.medgemma.experts`): the model is built with all of them, AdamW holds them
+all (their moments made, as once every group has trained a batch), and a step trains the shared
+adapter and one group's; an update of ``grad_accum`` micro-batches keeps the gradients of up to
+that many groups' adapters, added as fixed bytes. Such a run trains in one process.
 Not counted: TRL's logging extras (entropy and token accuracy, computed without gradients from
 the logits) and CUDA's own context (≈0.5 GB per process).
 """
@@ -34,6 +39,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from medvlm.memory_plan import PlanInput
+from medvlm.models.experts import Experts, planned_experts
 from medvlm.models.medgemma.settings import MedGemmaRun
 
 # What torch can use of a GPU: the CUDA context and the caching allocator's slack take the rest.
@@ -94,10 +100,17 @@ def architecture(run: MedGemmaRun) -> tuple[dict, str]:
     )
 
 
-def spec(run: MedGemmaRun, config: dict, text_tokens: int, precision: str = "gpu") -> dict:
+def spec(
+    run: MedGemmaRun,
+    config: dict,
+    text_tokens: int,
+    precision: str = "gpu",
+    experts: Experts | None = None,
+) -> dict:
     """What the estimate depends on, as JSON: the architecture and the training settings that
     shape memory. A sequence is the image's tokens plus ``text_tokens`` (``train.max_length``
-    caps the whole sequence when set)."""
+    caps the whole sequence when set). With ``experts``: how many adapters the model holds, how
+    many a step trains, and how many groups' adapters an update's micro-batches can train."""
     ts = run.train
     image_tokens = int(config.get("mm_tokens_per_image", 256))
     tokens = image_tokens + text_tokens
@@ -116,6 +129,9 @@ def spec(run: MedGemmaRun, config: dict, text_tokens: int, precision: str = "gpu
         else list(ts.lora_targets),
         "attn_implementation": ts.attn_implementation,
         "precision": precision,
+        "adapters": len(experts.all_adapters) if experts else 1,
+        "active": len(experts.adapters(experts.names[0])) if experts else 1,
+        "grad_groups": min(ts.grad_accum, len(experts.names)) if experts else 1,
     }
 
 
@@ -128,11 +144,13 @@ def describe(config: dict) -> str:
     )
 
 
-def plan_input(run: dict, text_tokens: int) -> PlanInput:
-    """The plan's view of a run: bf16 weights under bf16 autocast, as on a GPU."""
+def plan_input(run: dict, text_tokens: int, data: dict | None = None) -> PlanInput:
+    """The plan's view of a run: bf16 weights under bf16 autocast, as on a GPU; ``data`` (the
+    config's ``data:``) gives an expert run's groups."""
     settings = MedGemmaRun.from_run(run)
     config, source = architecture(settings)
-    spec_ = spec(settings, config, text_tokens)
+    experts, adapters = planned_experts(settings.train, data)
+    spec_ = spec(settings, config, text_tokens, experts=experts)
     ts = settings.train
     return PlanInput(
         spec=spec_,
@@ -142,6 +160,7 @@ def plan_input(run: dict, text_tokens: int) -> PlanInput:
         remat=ts.activation_checkpointing,
         devices=ts.nodes * ts.processes,
         usable=USABLE,
+        adapters=adapters,
     )
 
 
@@ -191,8 +210,16 @@ class LiveBytes:
         return _LiveBytes()
 
 
+def adapter_names(spec_: dict) -> list[str]:
+    """The names of the model's LoRA adapters: PEFT's ``default``, or one per expert adapter
+    (the step's active ones first)."""
+    adapters = spec_.get("adapters", 1)
+    return ["default"] if adapters == 1 else [f"adapter{i}" for i in range(adapters)]
+
+
 def _build(config: dict, spec_: dict, text_layers: int, vision_layers: int):
-    """The PEFT model at these depths, built on the meta device (no memory, no init work)."""
+    """The PEFT model at these depths, built on the meta device (no memory, no init work), with
+    every adapter of the spec active and trainable (as an expert run's training builds it)."""
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoConfig, AutoModelForImageTextToText
@@ -216,7 +243,27 @@ def _build(config: dict, spec_: dict, text_layers: int, vision_layers: int):
         bias="none",
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, lora), model_config
+    first, *others = adapter_names(spec_)
+    model = get_peft_model(model, lora, adapter_name=first)
+    for name in others:
+        model.add_adapter(name, lora)
+    if others:
+        model.base_model.set_adapter([first, *others])
+    return model, model_config
+
+
+def prime_optimizer(model, optimizer, adapters: list[str]) -> None:
+    """AdamW's state of the ``adapters``' parameters as a run holds it once each has trained a
+    batch: a step on zero gradients, one adapter at a time."""
+    import torch
+
+    for name in adapters:
+        params = [p for n, p in model.named_parameters() if f".{name}." in n]
+        for param in params:
+            param.grad = torch.zeros_like(param)
+        optimizer.step()
+        for param in params:
+            param.grad = None
 
 
 def _inputs(model_config, spec_: dict) -> dict:
@@ -263,8 +310,14 @@ def training_setup(spec_: dict, remat: bool, text_layers: int, vision_layers: in
                 for tensor in [*model.parameters(), *model.buffers()]:
                     tensor.zero_()
         model.train()
-        trainable = [p for p in model.parameters() if p.requires_grad]
-        yield model, torch.optim.AdamW(trainable, lr=1e-4), _inputs(model_config, spec_)
+        trainable = [p for p in model.parameters() if p.requires_grad]  # every adapter
+        optimizer = torch.optim.AdamW(trainable, lr=1e-4)
+        names = adapter_names(spec_)
+        if len(names) > 1:  # the shared adapter and one group's train; the others wait
+            active = spec_["active"]
+            prime_optimizer(model, optimizer, names[active:])
+            model.base_model.set_adapter(names[:active])
+        yield model, optimizer, _inputs(model_config, spec_)
 
 
 def train_step(model, optimizer, inputs: dict, precision: str, live=None) -> None:
@@ -290,8 +343,11 @@ def train_step(model, optimizer, inputs: dict, precision: str, live=None) -> Non
 
 def trace(spec_: dict, remat: bool, text_layers: int, vision_layers: int, fake: bool = True):
     """Peak bytes alive per phase over two training steps of the model at these depths, and
-    the bytes of its weights, of its trainable parameters and of what a step leaves alive
-    (AdamW's moments)."""
+    the bytes of its weights, of the parameters a step trains (``trainable``: its gradients),
+    the count of those the optimizer holds (``trainable_params``: every adapter's) and the
+    bytes of what a step leaves alive (AdamW's moments)."""
+    import torch
+
     with training_setup(spec_, remat, text_layers, vision_layers, fake) as setup:
         model, optimizer, inputs = setup
         live = LiveBytes()
@@ -301,6 +357,10 @@ def trace(spec_: dict, remat: bool, text_layers: int, vision_layers: int, fake: 
         for tensor in inputs.values():
             live.track(tensor)
         held = live.now
+        for state in optimizer.state.values():  # the waiting adapters' moments (experts)
+            for value in state.values():
+                if isinstance(value, torch.Tensor):
+                    live.track(value)
         towers = model.get_base_model().model
         towers.vision_tower.register_forward_pre_hook(lambda *_: live.enter("vision forward"))
         towers.language_model.register_forward_pre_hook(lambda *_: live.enter("text forward"))
@@ -316,13 +376,14 @@ def trace(spec_: dict, remat: bool, text_layers: int, vision_layers: int, fake: 
                 train_step(model, optimizer, inputs, spec_["precision"], live)
             after_step = live.now - held  # AdamW's moments
         trainable = [p for p in model.parameters() if p.requires_grad]
+        optimized = [p for group in optimizer.param_groups for p in group["params"]]
         return {
             "peaks": dict(live.peaks),
             "weights": weights,
             "inputs": held - weights,
             "after_step": after_step,
             "trainable": sum(p.numel() * p.element_size() for p in trainable),
-            "trainable_params": sum(p.numel() for p in trainable),
+            "trainable_params": sum(p.numel() for p in optimized),
             "params": sum(p.numel() for p in model.parameters()),
         }
 
@@ -351,8 +412,10 @@ def extrapolate(samples: dict[tuple[int, int], dict], text_layers: int, vision_l
 
 
 def estimate(spec_: dict, device_counts=(1, 2, 4, 8)) -> dict:
-    """Per-device bytes of one training step, with and without activation checkpointing."""
+    """Per-device bytes of one training step, with and without activation checkpointing; an
+    expert run's rows for more than one device have ``peak`` None and the reason."""
     text_layers, vision_layers = _depths(spec_["config"])
+    experts = spec_.get("adapters", 1) > 1
     rows = []
     for remat in (False, True):
         samples = {d: trace(spec_, remat, *d) for d in ((1, 1), (2, 1), (1, 2))}
@@ -360,17 +423,23 @@ def estimate(spec_: dict, device_counts=(1, 2, 4, 8)) -> dict:
         peak = max(full["peaks"].values())
         optimizer = full["after_step"]
         gradients = full["trainable"]
+        # an update's earlier micro-batches' groups keep their adapters' gradients (experts)
+        earlier = (spec_.get("grad_groups", 1) - 1) * gradients // spec_.get("active", 1)
         for devices in device_counts:
+            if experts and devices > 1:
+                why = "MedGemma trains experts in one process"
+                rows.append({"devices": devices, "remat": remat, "peak": None, "why": why})
+                continue
             buckets = gradients if devices > 1 else 0  # DDP's fp32 gradient buckets
             rows.append(
                 {
                     "devices": devices,
                     "remat": remat,
                     "weights": full["weights"],
-                    "gradients": gradients + buckets,
+                    "gradients": gradients + earlier + buckets,
                     "optimizer": optimizer,
                     "activations": peak - full["weights"] - optimizer - gradients,
-                    "peak": peak + buckets,
+                    "peak": peak + earlier + buckets,
                 }
             )
     return {

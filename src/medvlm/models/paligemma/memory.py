@@ -8,6 +8,11 @@ XLA's memory analysis of the compiled program gives what one device holds: its a
 (weights, optimizer state, its slice of the batch), the outputs not aliased to donated arguments,
 and the peak of its temporaries (gradients, saved activations, all-gathered weights, logits).
 
+A run with per-task experts (``train.experts``) holds every adapter's factors and their
+optimizer state in the compiled update, as its training does (:class:`.step.TrainStep` with the
+experts, compiled for one group: the shared adapter and that group's are merged and trained, the
+others pass through), so the compiled program's arguments count them all.
+
 It is an estimate for a GPU: XLA's GPU compiler fuses and schedules differently from its CPU
 compiler, and a GPU process adds the CUDA context and the allocator's fragmentation.
 ``tests/test_memory_plan.py`` checks the compiled peak against the measured peak of a real step.
@@ -26,6 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from medvlm.memory_plan import PlanInput
+from medvlm.models.experts import Experts, planned_experts
 from medvlm.models.paligemma.config import PaliGemmaConfig, variant
 from medvlm.models.paligemma.settings import PaliGemmaRun, TrainSettings
 
@@ -78,10 +84,25 @@ MEMORY_KEYS = (
 )
 
 
-def spec(run: PaliGemmaRun, config: PaliGemmaConfig) -> dict:
-    """What the estimate depends on, as JSON: the architecture and the training settings."""
+def spec(run: PaliGemmaRun, config: PaliGemmaConfig, experts: Experts | None = None) -> dict:
+    """What the estimate depends on, as JSON: the architecture, the training settings and, with
+    ``experts``, how many groups' adapters there are and whether a shared one is beside them."""
     train = run.train.model_dump()
-    return {"config": config.to_json(), "train": {key: train[key] for key in MEMORY_KEYS}}
+    return {
+        "config": config.to_json(),
+        "train": {key: train[key] for key in MEMORY_KEYS},
+        "experts": {"groups": len(experts.names), "shared": experts.shared} if experts else None,
+    }
+
+
+def spec_experts(spec_: dict) -> Experts | None:
+    """Stand-in experts of the spec's shape: groups ``expert0``, ``expert1``, ... of one task
+    type name each (only their number and the shared adapter shape memory)."""
+    experts = spec_.get("experts")
+    if not experts:
+        return None
+    groups = {f"expert{i}": (f"expert{i}",) for i in range(experts["groups"])}
+    return Experts(groups, experts["shared"])
 
 
 def describe(config: PaliGemmaConfig) -> str:
@@ -92,19 +113,22 @@ def describe(config: PaliGemmaConfig) -> str:
     )
 
 
-def plan_input(run: dict, text_tokens: int) -> PlanInput:
-    """The plan's view of a run (``text_tokens`` is unused: ``train.seqlen`` fixes the text)."""
+def plan_input(run: dict, text_tokens: int, data: dict | None = None) -> PlanInput:
+    """The plan's view of a run (``text_tokens`` is unused: ``train.seqlen`` fixes the text);
+    ``data`` (the config's ``data:``) gives an expert run's groups."""
     settings = PaliGemmaRun.from_run(run)
     config, source = architecture(settings)
     ts = settings.train
+    experts, adapters = planned_experts(ts, data)
     return PlanInput(
-        spec=spec(settings, config),
+        spec=spec(settings, config, experts),
         model=f"{describe(config)}, from {source}",
         batch=f"{ts.batch_size} per update, split over the devices",
         tokens=f"{config.img.num_tokens} image + {ts.seqlen} text",
         remat=ts.activation_checkpointing,
         devices=ts.nodes * ts.processes,
         usable=USABLE,
+        adapters=adapters,
     )
 
 
@@ -146,8 +170,11 @@ def device_bytes(tree, shardings) -> int:
     )
 
 
-def weight_shapes(config: PaliGemmaConfig, settings: TrainSettings) -> tuple[dict, dict]:
-    """``(trainable, frozen)`` flat dicts of ``jax.ShapeDtypeStruct`` in the trained dtypes."""
+def weight_shapes(
+    config: PaliGemmaConfig, settings: TrainSettings, experts: Experts | None = None
+) -> tuple[dict, dict]:
+    """``(trainable, frozen)`` flat dicts of ``jax.ShapeDtypeStruct`` in the trained dtypes
+    (with ``experts``, every adapter's factors)."""
     import jax
     import jax.numpy as jnp
 
@@ -158,7 +185,7 @@ def weight_shapes(config: PaliGemmaConfig, settings: TrainSettings) -> tuple[dic
         name: jax.ShapeDtypeStruct(shape, jnp.float32)
         for name, shape in param_shapes(config).items()
     }
-    trainable, frozen = trainable_and_frozen(flat, settings)
+    trainable, frozen = trainable_and_frozen(flat, settings, experts=experts)
     return (
         {k: jax.ShapeDtypeStruct(v.shape, settings.trainable_dtype) for k, v in trainable.items()},
         {k: jax.ShapeDtypeStruct(v.shape, settings.frozen_dtype) for k, v in frozen.items()},
@@ -166,10 +193,17 @@ def weight_shapes(config: PaliGemmaConfig, settings: TrainSettings) -> tuple[dic
 
 
 def lowered_step(
-    config: PaliGemmaConfig, settings: TrainSettings, weights: tuple, devices: int, remat: bool
+    config: PaliGemmaConfig,
+    settings: TrainSettings,
+    weights: tuple,
+    devices: int,
+    remat: bool,
+    experts: Experts | None = None,
 ):
     """``(lowered update, per-device bytes of weights, gradients, optimizer state)`` for the
-    ``(trainable, frozen)`` shapes ``weights``."""
+    ``(trainable, frozen)`` shapes ``weights``; with ``experts``, the update of the first group
+    (every adapter's factors and optimizer state are its arguments; the gradients counted are
+    those of the adapters it trains)."""
     import jax
 
     from medvlm.models.paligemma.model import PaliGemma
@@ -178,7 +212,7 @@ def lowered_step(
 
     trainable, frozen = weights
     mesh = data_mesh(jax.devices()[:devices])
-    step = TrainStep(PaliGemma(config, remat=remat), settings, mesh, trainable, frozen)
+    step = TrainStep(PaliGemma(config, remat=remat), settings, mesh, trainable, frozen, experts)
 
     def placed(tree, shardings):
         return jax.tree.map(
@@ -187,14 +221,21 @@ def lowered_step(
             shardings,
         )
 
+    group = {"group": experts.names[0]} if experts else {}
     lowered = step.update.lower(
         placed(trainable, step.param_shardings),
         placed(step.opt_shapes, step.opt_shardings),
         placed(frozen, step.frozen_shardings),
         batch_shapes(config, settings, batch_sharding(mesh)),
+        **group,
     )
-    grads = device_bytes(trainable, step.param_shardings)
-    weights = grads + device_bytes(frozen, step.frozen_shardings)
+    factors = device_bytes(trainable, step.param_shardings)
+    weights = factors + device_bytes(frozen, step.frozen_shardings)
+    grads = factors
+    if experts:  # the step's adapters' factors
+        own = tuple(f"{name}/" for name in experts.adapters(experts.names[0]))
+        trained = {k: v for k, v in trainable.items() if k.startswith(own)}
+        grads = device_bytes(trained, {k: step.param_shardings[k] for k in trained})
     optimizer = device_bytes(step.opt_shapes, step.opt_shardings)
     return lowered, {"weights": weights, "gradients": grads, "optimizer": optimizer}
 
@@ -221,7 +262,8 @@ def estimate(spec_: dict, device_counts=(1, 2, 4, 8), threads: int | None = None
     batch does not split over gets a row with ``peak`` None and the reason."""
     config = PaliGemmaConfig.from_json(spec_["config"])
     settings = TrainSettings(**spec_["train"])
-    weights = weight_shapes(config, settings)
+    experts = spec_experts(spec_)
+    weights = weight_shapes(config, settings, experts)
     trained = sum(v.size for v in weights[0].values())
     frozen = sum(v.size for v in weights[1].values())  # with LoRA: every weight of the model
     counts = {
@@ -241,7 +283,7 @@ def estimate(spec_: dict, device_counts=(1, 2, 4, 8), threads: int | None = None
                     }
                 )
                 continue
-            lowered, parts = lowered_step(config, settings, weights, devices, remat)
+            lowered, parts = lowered_step(config, settings, weights, devices, remat, experts)
             jobs.append((row | parts, lowered))
             rows.append(row)
     with ThreadPoolExecutor(threads) as pool:  # XLA compiles outside the GIL
