@@ -48,7 +48,9 @@ def test_flare26_config_is_valid_and_names_the_recipe():
     assert zero_shot == {"medgemma15_4b_zero_shot", "paligemma2_3b_448_zero_shot"}
     trained = {name: run["train"] for name, run in runs.items() if name not in zero_shot}
     for family in ("medgemma15_4b", "paligemma2_3b_448"):
-        assert trained[f"{family}_mixture"]["mixture"] == {"by": "dataset_task", "temperature": 2}
+        for run in ("mixture", "experts"):  # the experts are trained on the mixture too
+            mixture = trained[f"{family}_{run}"]["mixture"]
+            assert mixture == {"by": "dataset_task", "temperature": 2}
         assert trained[f"{family}_experts"]["shared_lora"] is True
     # the runner-up's six experts: the 2026 evaluator's task list, instance detection in detection
     assert len(trained["medgemma15_4b_experts"]["experts"]) == 6
