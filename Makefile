@@ -13,7 +13,7 @@ CHROMIUM ?= chromium
 # (src/medvlm/numerics.py says why; it prints NAME=VALUE lines with the standard library alone).
 $(foreach setting,$(shell $(PYTHON) src/medvlm/numerics.py),$(eval export $(setting)))
 
-.PHONY: demo test lint dag report-screenshot readme demo-check learn learn-tasks learn-levers lock
+.PHONY: demo test lint dag report-screenshot readme demo-check learn learn-tasks learn-levers learn-instances lock
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -62,7 +62,7 @@ demo-check: demo
 ## the levers of issue 21 (data mixture, per-task experts, instance detection) on an unbalanced
 ## tree, each against its baseline on the same budget
 LEVERS := [{"lever": "mixture T=3", "run": "pg_mixture", "baseline": "pg_uniform", "skip_datasets": ["chromosome"]}, {"lever": "experts", "run": "mg_experts", "baseline": "mg_lora"}, {"lever": "instance detection", "run": "pg_uniform", "baseline": "pg_untrained", "datasets": ["chromosome"]}]
-learn: learn-tasks learn-levers
+learn: learn-tasks learn-levers learn-instances
 
 learn-tasks: $(STAMP)
 	start=$$(date +%s) && \
@@ -76,6 +76,13 @@ learn-levers: $(STAMP)
 	$(VENV)/bin/python benchmarks/learning.py --config config/levers.yaml --levers '$(LEVERS)' \
 	  --targets '{"instance_detection": {"paligemma": 0.3}}' --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block levers \
 	  --out benchmarks/out/levers.json
+
+learn-instances: $(STAMP)
+	start=$$(date +%s) && \
+	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/instances.yaml --forceall && \
+	$(VENV)/bin/python benchmarks/learning.py --config config/instances.yaml \
+	  --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block instances \
+	  --out benchmarks/out/instances.json
 
 ## test: linters, then the whole test suite
 test: lint

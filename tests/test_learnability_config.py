@@ -59,3 +59,21 @@ def test_the_levers_config_plans_its_runs_on_an_unbalanced_tree():
     jobs = planned_jobs(result)
     assert jobs["train"] == 4 and jobs["predict"] == 5
     assert "results/levers/synthetic" in result.stdout
+
+
+def test_the_instances_config_trains_instance_detection_alone_on_many_images():
+    """config/instances.yaml (`make learn-instances`): PaliGemma on the chromosome data set
+    alone, far more images of it than the other benchmarks give, next to its untrained self."""
+    config = load_config(REPO / "config" / "instances.yaml")
+    assert config["data"]["datasets"] == ["chromosome"]
+    synthetic = config["data"]["synthetic"]
+    assert synthetic["train_images_by_dataset"]["chromosome"] >= 4 * 1500
+    runs = expand_runs(config["runs"], config["sweeps"])
+    assert sorted((run["family"], bool(run["zero_shot"])) for run in runs.values()) == [
+        ("paligemma", False),
+        ("paligemma", True),
+    ]
+    result = dry_run("config/instances.yaml")
+    jobs = planned_jobs(result)
+    assert jobs["train"] == 1 and jobs["predict"] == 2
+    assert "results/instances/synthetic" in result.stdout
