@@ -416,17 +416,3 @@ def test_a_failed_export_leaves_the_old_folder_as_it_was(medgemma_run, tmp_path)
         export_model(broken, "hf", out, force=True)
     assert [p.name for p in out.parent.iterdir()] == ["mg"]  # no temporary left
     assert [p.name for p in out.iterdir()] == ["mine.txt"]
-
-
-def test_the_model_card_says_how_a_paligemma_run_writes_instances():
-    from medvlm.models.export import _inputs_markdown
-    from medvlm.models.paligemma.settings import TrainSettings
-
-    def instance_row(order: str) -> str:
-        lines = _inputs_markdown("paligemma", TrainSettings(instance_order=order), 224)
-        (row,) = [line for line in lines if line.startswith("| instance_detection |")]
-        return row
-
-    assert "each object as its id, then its box" in instance_row("id_first")
-    assert "its id, then its box" not in instance_row("id")
-    assert "<locNNNN>" in instance_row("id")

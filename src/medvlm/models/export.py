@@ -25,7 +25,7 @@ from medvlm.io import atomic_dir, write_text
 from medvlm.models.base import SplitData, run_settings, training_fingerprint
 from medvlm.models.experts import EXPERTS_FILE, Experts
 from medvlm.models.saved import RUN_FILE, model_run
-from medvlm.records import TASK_TYPES, Record, TaskType
+from medvlm.records import TASK_TYPES, Record
 
 log = logging.getLogger(__name__)
 
@@ -146,10 +146,7 @@ def _inputs_markdown(family: str, train, image_size: int) -> list[str]:
         )
         prompt = f"`{template.format(prompt=frame_prompt(probe, train.box_frame))}`"
         if location_tokens and task in BOX_TASKS:
-            prompt += " (answered in `<locNNNN>` tokens: y_min x_min y_max x_max of 1024 bins"
-            if task == TaskType.INSTANCE_DETECTION and train.instance_order == "id_first":
-                prompt += "; each object as its id, then its box"
-            prompt += ")"
+            prompt += " (answered in `<locNNNN>` tokens: y_min x_min y_max x_max of 1024 bins)"
         lines.append(f"| {task} | {prompt} |")
     return lines
 
