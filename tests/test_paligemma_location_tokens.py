@@ -147,19 +147,3 @@ def test_instance_order_by_id_or_in_reading_order():
         assert decode_locations(instance, text, QUESTION, (1023, 1023)) == (
             '{"1": [[0, 40, 9, 50], [60, 40, 70, 50]], "2": [[10, 10, 50, 30]]}'
         )
-
-
-def test_id_first_writes_each_id_before_its_box_and_decodes_to_the_same_answer():
-    instance = TaskType.INSTANCE_DETECTION
-    answer = json.dumps({"2": [[10, 10, 50, 30]], "1": [[60, 40, 70, 50], [0, 20, 9, 50]]})
-    target = location_target(instance, answer, QUESTION, (1023, 1023), "id_first")
-    # by id; the two boxes of id 1 top edge first (20 before 40), whatever the answer's order
-    assert target == (
-        "1 <loc0020><loc0000><loc0050><loc0009> ; 1 <loc0040><loc0060><loc0050><loc0070> ; "
-        "2 <loc0010><loc0010><loc0030><loc0050>"
-    )
-    assert decode_locations(instance, target, QUESTION, (1023, 1023)) == (
-        '{"1": [[0, 20, 9, 50], [60, 40, 70, 50]], "2": [[10, 10, 50, 30]]}'
-    )
-    # an object written neither way makes the whole answer malformed
-    assert decode_locations(instance, "1 <loc0020><loc0000>", QUESTION, (1023, 1023)) is None

@@ -7,17 +7,10 @@ sits at ``x * S / w`` and its location is ``round(x / w * 1023)``: only the orig
 matters, read from the image file's header (no pixels decoded).
 
 Detection objects are labelled :data:`DETECTION_LABEL`; instance-detection objects with their
-id, in the order ``train.instance_order`` names (:data:`INSTANCE_ORDERS`):
-
-- ``"id"``: the reference's order, by id, boxes of one id as written;
-- ``"reading"``: top edge, then left edge, whatever the ids: the next object is the next one a
-  scan of the image meets, not the one with the next id;
-- ``"id_first"``: by id, boxes of one id in reading order, and each object written id first
-  (``3 <loc..>x4``). The model then names the id before it places the box, so the box is
-  conditioned on the id it has just written, as a per-id detection question would be; written
-  box first, the box has to be placed before the model has said whose it is.
-
-Decoding reads either way of writing an object, whatever the run trained.
+id, in the order ``train.instance_order`` names: ``"id"`` (the reference's order: by id, boxes of
+one id as written) or ``"reading"`` (top edge, then left edge, whatever the ids): with reading
+order the next object is the next one a scan of the image meets, not the one with the next id,
+which a model can only find after comparing the colours of every object.
 
 Decoding goes back to pixel corner boxes in the original frame, written as the task's own
 target text, which the task parser then reads like any other answer.
@@ -39,9 +32,7 @@ LOC_TASKS = BOX_TASKS
 NUM_LOC = 1024
 DETECTION_LABEL = "object"
 SEPARATOR = " ; "
-INSTANCE_ORDERS = ("id", "reading", "id_first")
 _OBJECT = re.compile(r"((?:<loc\d{4}>){4}) ([0-9A-Za-z]+)")
-_ID_FIRST_OBJECT = re.compile(r"([0-9A-Za-z]+) ((?:<loc\d{4}>){4})")
 _LOC = re.compile(r"<loc(\d{4})>")
 
 log = logging.getLogger(__name__)
@@ -78,31 +69,19 @@ def location_target(
         objects = [(box, DETECTION_LABEL) for box in parsed]
     else:
         objects = [(box, key) for key, boxes in parsed.items() for box in boxes]
-        ranks = {key: rank for rank, key in enumerate(parsed)}
         if instance_order == "reading":
             objects.sort(key=lambda labelled: (labelled[0][1], labelled[0][0]))
-        elif instance_order == "id_first":
-            objects.sort(key=lambda labelled: (ranks[labelled[1]], labelled[0][1], labelled[0][0]))
-            return SEPARATOR.join(f"{label} {box_tokens(box, size)}" for box, label in objects)
     return SEPARATOR.join(f"{box_tokens(box, size)} {label}" for box, label in objects)
-
-
-def _object(text: str) -> tuple[str, str] | None:
-    """``(location tokens, label)`` of one object written either way, else None."""
-    if match := _OBJECT.fullmatch(text):
-        return match.group(1), match.group(2)
-    if match := _ID_FIRST_OBJECT.fullmatch(text):
-        return match.group(2), match.group(1)
-    return None
 
 
 def decode_locations(task: str, text: str, question: str, size: Size) -> str | None:
     """The task's target text for a location-token answer; None unless ``text`` is exactly
     objects in that syntax (or empty: no object)."""
-    objects = [_object(obj) for obj in (text.split(SEPARATOR) if text else [])]
-    if not all(objects):
+    objects = text.split(SEPARATOR) if text else []
+    matches = [_OBJECT.fullmatch(obj) for obj in objects]
+    if not all(matches):
         return None
-    found = [(tokens_box(tokens, size), label) for tokens, label in objects]
+    found = [(tokens_box(m.group(1), size), m.group(2)) for m in matches]
     if task == TaskType.DETECTION:
         return written_answer(task, [box for box, _ in found], question)
     grouped: dict[str, list[Box]] = {}

@@ -15,7 +15,6 @@ from typing import ClassVar
 
 from pydantic import Field
 
-from medvlm.models.paligemma.location_tokens import INSTANCE_ORDERS
 from medvlm.records import TaskType
 from medvlm.settings import (
     SHORT_ANSWER_TOKENS,
@@ -39,6 +38,8 @@ TRAINABLE_PRESETS = {
     "full": r".*",
 }
 # LoRA's default targets: the attention einsums and the two MLP einsums of the LLM.
+# The orders of instance-detection objects in location-token targets (location_tokens.py).
+INSTANCE_ORDERS = ("id", "reading")
 LORA_TARGETS = (
     r"llm/layers/(attn/(q_einsum|kv_einsum|qkv_einsum|attn_vec_einsum)/w"
     r"|mlp/(gating_einsum|linear))"
@@ -117,11 +118,10 @@ class TrainSettings(SharedTrainSettings):
     )
     instance_order: str = Field(
         "id",
-        description="how instance-detection objects are written in location-token targets: `id` "
-        "(by id, as the reference writes them), `reading` (top edge, then left edge: the model "
-        "scans the image instead of looking for the next id first) or `id_first` (by id, each "
-        "object as its id, then its box: `3 <loc..>x4`, so the box follows the id it belongs "
-        "to); `make learn` measures them",
+        description="the order of instance-detection objects in location-token targets: `id` (by "
+        "id, as the reference writes them) or `reading` (top edge, then left edge: the model "
+        "scans the image instead of looking for the next id first; `make learn-levers` measures "
+        "it)",
     )
     fsdp_min_mib: float = Field(
         4.0,
