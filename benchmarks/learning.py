@@ -216,25 +216,22 @@ def main() -> int:
     levers = args.levers or [
         {"lever": "", "run": trained, "baseline": baseline} for _, baseline, trained in pairs(runs)
     ]
-    comparisons = [
-        {
-            "lever": lever["lever"],
-            "family": runs[lever["run"]]["family"],
-            "untrained": lever["baseline"],
-            "trained": lever["run"],
-            "questions": questions_of(lever)[0],
-            "tasks": compare_runs(
-                results,
-                args.split,
-                lever["baseline"],
-                lever["run"],
-                args.replicates,
-                args.seed,
-                questions_of(lever)[1],
-            ),
-        }
-        for lever in levers
-    ]
+    comparisons = []
+    for lever in levers:
+        words, asked = questions_of(lever)
+        tasks = compare_runs(
+            results, args.split, lever["baseline"], lever["run"], args.replicates, args.seed, asked
+        )
+        comparisons.append(
+            {
+                "lever": lever["lever"],
+                "family": runs[lever["run"]]["family"],
+                "untrained": lever["baseline"],
+                "trained": lever["run"],
+                "questions": words,
+                "tasks": tasks,
+            }
+        )
     if not comparisons:
         print(f"{args.config}: no trained run next to an untrained one", file=sys.stderr)
         return 1

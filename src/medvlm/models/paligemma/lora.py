@@ -91,6 +91,13 @@ def init_adapters(flat_params: dict, targets: str, rank: int, seed: int, adapter
     }
 
 
+def factors_of(factors: dict, adapters) -> dict:
+    """The factors of the named ``adapters`` in ``factors`` (see :func:`init_adapters`), under
+    their full names."""
+    prefixes = tuple(f"{adapter}/" for adapter in adapters)
+    return {key: value for key, value in factors.items() if key.startswith(prefixes)}
+
+
 def adapter_factors(factors: dict, adapter: str) -> dict:
     """The factors of one named adapter in ``factors`` (see :func:`init_adapters`), under the
     plain names :func:`merge` takes."""

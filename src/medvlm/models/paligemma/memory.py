@@ -206,6 +206,7 @@ def lowered_step(
     those of the adapters it trains)."""
     import jax
 
+    from medvlm.models.paligemma.lora import factors_of
     from medvlm.models.paligemma.model import PaliGemma
     from medvlm.models.paligemma.sharding import batch_sharding, data_mesh
     from medvlm.models.paligemma.step import TrainStep
@@ -233,8 +234,7 @@ def lowered_step(
     weights = factors + device_bytes(frozen, step.frozen_shardings)
     grads = factors
     if experts:  # the step's adapters' factors
-        own = tuple(f"{name}/" for name in experts.adapters(experts.names[0]))
-        trained = {k: v for k, v in trainable.items() if k.startswith(own)}
+        trained = factors_of(trainable, experts.adapters(experts.names[0]))
         grads = device_bytes(trained, {k: step.param_shardings[k] for k in trained})
     optimizer = device_bytes(step.opt_shapes, step.opt_shardings)
     return lowered, {"weights": weights, "gradients": grads, "optimizer": optimizer}

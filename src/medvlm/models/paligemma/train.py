@@ -61,6 +61,7 @@ from medvlm.models.paligemma.checkpoint import (
 from medvlm.models.paligemma.decode import Decoder
 from medvlm.models.paligemma.distributed import ProcessRows, barrier, is_main, to_host
 from medvlm.models.paligemma.loading import check_image_size, model_config
+from medvlm.models.paligemma.lora import factors_of
 from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.optim import trainable_and_frozen
 from medvlm.models.paligemma.params import flatten, unflatten
@@ -156,8 +157,7 @@ class Trainer:
         :func:`save_weights` writes beside the weights with the common adapters merged in."""
         if self.experts is None:
             return None
-        groups = tuple(f"{name}/" for name in self.experts.names)
-        return to_host({k: v for k, v in trainable.items() if k.startswith(groups)})
+        return to_host(factors_of(trainable, self.experts.names))
 
 
 def group_factors_path(weights: Path) -> Path:
