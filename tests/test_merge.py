@@ -154,8 +154,11 @@ def test_nothing_usable_fails_clearly_and_still_writes_problems(tmp_path):
     root = tmp_path / "flare"
     write_questions(root / "training/Xray/dental/dental_questions_train.json", [entry("x.png")])
     out = tmp_path / "out"
-    with pytest.raises(ValueError, match="no usable questions"):
+    with pytest.raises(ValueError, match="no usable questions") as error:
         run_merge(root, ["training"], out / "r.jsonl", out / "p.jsonl", out / "s.json")
+    # the reasons are in the message too: the workflow removes a failed merge's outputs
+    assert "1 problem(s): image not found (1)" in str(error.value)
+    assert "dental_questions_train.json entry 0: image not found" in str(error.value)
     assert "image not found" in next(read_jsonl(out / "p.jsonl"))["reason"]
     assert not (out / "r.jsonl").exists()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import os
+import re
 import subprocess
 import sys
 import time
@@ -230,8 +231,29 @@ def wait(job: str, folder: Path, timeout: float = 1200) -> None:
     result = subprocess.run(
         ["scontrol", "show", "job", job], capture_output=True, text=True, check=False
     )
-    log = "".join(path.read_text() for path in folder.glob(f"slurm-{job}.out"))
-    assert "JobState=FAILED" not in result.stdout, log[-5000:]
+    state = re.search(r"JobState=(\S+).*?ExitCode=(\S+)", result.stdout, re.DOTALL)
+    if state and state[1] == "FAILED":
+        pytest.fail(failed_job_report(job, state[2], folder), pytrace=False)
+
+
+def failed_job_report(job: str, exit_code: str, folder: Path) -> str:
+    """Why a job failed, its most telling lines last (CI shows the end of the output): the job's
+    log, then every line of it and of the workers' logs that names an error."""
+    logs = [*folder.glob(f"slurm-{job}.out"), *sorted(folder.rglob("*.log"))]
+    logs += sorted(folder.rglob("error.json"))  # torchrun's record of a worker's exception
+    texts = {path: path.read_text(errors="replace") for path in logs if path.is_file()}
+    errors = [
+        f"{path.name}: {line.strip()}"
+        for path, text in texts.items()
+        for line in text.splitlines()
+        if re.search(r"error|exception|failed|refused|timed? ?out", line, re.IGNORECASE)
+    ]
+    job_log = next(iter(texts.values()), "(no job log)")
+    return (
+        f"SLURM job {job} FAILED (exit code {exit_code}); its log ends:\n{job_log[-4000:]}\n"
+        f"--- lines naming an error, from {len(texts)} logs under {folder} ---\n"
+        + "\n".join(errors[-25:])
+    )
 
 
 STATE_SAVED = {

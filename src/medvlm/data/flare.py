@@ -494,9 +494,16 @@ def run_merge(
     log.info("%d questions kept, %d problems", len(records), len(problems))
     write_jsonl(problems_path, problems)
     if not records:
+        # the message carries the reasons itself: Snakemake removes a failed job's outputs,
+        # problems_path among them
+        detail = ""
+        if problems:
+            reasons = ", ".join(f"{kind} ({n})" for kind, n in summary["skipped"].items())
+            first = problems[0]
+            detail = f": {reasons}; the first: {first.file} entry {first.entry}: {first.reason}"
         raise ValueError(
-            f"no usable questions under {root} in {split_folders}; "
-            f"{len(problems)} problem(s) written to {problems_path}"
+            f"no usable questions under {root} in {split_folders}; {len(problems)} problem(s)"
+            + detail
         )
     write_jsonl(records_path, records)
     write_json(summary_path, summary)
