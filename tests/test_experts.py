@@ -114,6 +114,12 @@ def colours(tmp_path_factory):
     return root, train, val
 
 
+def group_log(out) -> list[dict[str, int]]:
+    """The rows of a run's examples-per-group log, as numbers."""
+    with open(out / GROUP_LOG, newline="") as handle:
+        return [{k: int(v) for k, v in row.items()} for row in csv.DictReader(handle)]
+
+
 def settings_of(**train):
     from medvlm.models.paligemma.settings import TrainSettings
 
@@ -332,15 +338,12 @@ def test_paligemma_trains_experts_on_a_mixture(colours, pg_demo):
     out = root / "pg-mixed"
     get_family("paligemma").train(run, train, val, out, root / "pg-mixed-resume")
     assert Experts.read(out).names == [TaskType.CLASSIFICATION, TaskType.REGRESSION]
-    with open(out / GROUP_LOG, newline="") as handle:
-        logged = list(csv.DictReader(handle))
     settings = settings_of(**run["train"])
     records = train.loader(1, shuffle=False).records
     order = GroupBatches(records, split_experts(settings, records, "pg"), 4, 0, settings.mixture)
-    last = logged[-1]
-    assert int(last["step"]) == 6
-    assert {k: int(last[k]) for k in ("colours", "neojaundice")} == order.counts(6)
-    assert int(last["colours"]) + int(last["neojaundice"]) == 6 * 4
+    last = group_log(out)[-1]
+    assert last == {"step": 6, **order.counts(6)}
+    assert last["colours"] + last["neojaundice"] == 6 * 4
 
 
 def test_paligemma_expert_run_writes_its_groups_and_factors(pg_trained):
@@ -486,9 +489,7 @@ def test_medgemma_trains_on_one_group_batches_drawn_by_the_mixture(colours, mg_d
     assert logs[0].order.counts(6) == order.counts(6) and logs[0].per_update == 1
     out = tmp_path / "model"
     train_medgemma(run, train, val, out, tmp_path / "trained-resume")
-    with open(out / GROUP_LOG, newline="") as handle:
-        logged = [{k: int(v) for k, v in row.items()} for row in csv.DictReader(handle)]
-    assert logged == [{"step": step, **order.counts(step)} for step in (3, 6)]
+    assert group_log(out) == [{"step": step, **order.counts(step)} for step in (3, 6)]
 
 
 @pytest.fixture(scope="module")
@@ -595,9 +596,17 @@ def test_medgemma_export_gives_each_group_the_answers_the_run_gives(colours, mg_
     )
 
 
-def test_medgemma_killed_expert_run_resumes_to_the_same_adapters(colours, mg_demo, tmp_path):
+# experts alone, and on a mixture: the resumed run draws the batches the whole one drew
+KILLED_RUN_MIXTURES = [None, {"by": "dataset", "temperature": 2}]
+
+
+@pytest.mark.parametrize("mixture", KILLED_RUN_MIXTURES, ids=["experts", "experts+mixture"])
+def test_medgemma_killed_expert_run_resumes_to_the_same_adapters(
+    colours, mg_demo, tmp_path, mixture
+):
     """Killed after a checkpoint and rerun, an expert run ends with every adapter of an
-    uninterrupted one: the same one-group batches, every adapter in the resumed optimizer."""
+    uninterrupted one: the same one-group batches, every adapter in the resumed optimizer, and
+    the same examples per group in its log."""
     import torch
     from safetensors.torch import load_file
 
@@ -606,7 +615,7 @@ def test_medgemma_killed_expert_run_resumes_to_the_same_adapters(colours, mg_dem
     from tests.support.training import kill_training
 
     _, train, val = colours
-    run = mg_run(mg_demo, save_every=2, val_every=6, select="loss")
+    run = mg_run(mg_demo, save_every=2, val_every=6, select="loss", mixture=mixture)
     train_medgemma(run, train, val, tmp_path / "whole", tmp_path / "whole-resume")
     out, resume = tmp_path / "killed", tmp_path / "killed-resume"
     kill_training(run, train, val, out, resume, last_complete_checkpoint)
@@ -618,17 +627,22 @@ def test_medgemma_killed_expert_run_resumes_to_the_same_adapters(colours, mg_dem
         assert whole.keys() == resumed.keys()
         for name, tensor in whole.items():
             torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=0, msg=name)
+    if mixture:  # a run on a mixture logs the examples it drew per group
+        assert group_log(out) == group_log(tmp_path / "whole")
 
 
-def test_paligemma_killed_expert_run_resumes_to_the_same_weights(colours, pg_demo, tmp_path):
+@pytest.mark.parametrize("mixture", KILLED_RUN_MIXTURES, ids=["experts", "experts+mixture"])
+def test_paligemma_killed_expert_run_resumes_to_the_same_weights(
+    colours, pg_demo, tmp_path, mixture
+):
     """Killed after a resume state and rerun, an expert run ends with the weights and group
-    factors of an uninterrupted one."""
+    factors of an uninterrupted one, and the same examples per group in its log."""
     from medvlm.models.paligemma.checkpoint import read_npz
     from medvlm.models.paligemma.resume import saved_steps
     from tests.support.training import kill_training
 
     _, train, val = colours
-    run = pg_run(pg_demo, save_every=2, val_every=6, select="loss")
+    run = pg_run(pg_demo, save_every=2, val_every=6, select="loss", mixture=mixture)
     family = get_family("paligemma")
     family.train(run, train, val, tmp_path / "whole", tmp_path / "whole-resume")
     out, resume = tmp_path / "killed", tmp_path / "killed-resume"
@@ -640,3 +654,5 @@ def test_paligemma_killed_expert_run_resumes_to_the_same_weights(colours, pg_dem
         assert whole.keys() == resumed.keys()
         for key, array in whole.items():
             np.testing.assert_array_equal(resumed[key], array, err_msg=f"{name}: {key}")
+    if mixture:  # a run on a mixture logs the examples it drew per group
+        assert group_log(out) == group_log(tmp_path / "whole")
