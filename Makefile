@@ -56,11 +56,12 @@ demo-check: demo
 	$(VENV)/bin/medvlm demo-check --readme README.md --tables results/tables/test \
 	  --config config/config.yaml
 
-## learn: the learnability benchmark from scratch, both halves writing their tables into
+## learn: the learnability benchmark from scratch, its three parts writing their tables into
 ## BENCHMARKS.md (not part of CI): config/learnability.yaml, larger tiny models of both families
 ## on a bigger synthetic tree, trained vs untrained for every task type; config/levers.yaml,
 ## the levers of issue 21 (data mixture, per-task experts, instance detection) on an unbalanced
-## tree, each against its baseline on the same budget
+## tree, each against its baseline on the same budget; config/instances.yaml, instance
+## detection on the chromosome data set alone
 LEVERS := [{"lever": "mixture T=3", "run": "pg_mixture", "baseline": "pg_uniform", "skip_datasets": ["chromosome"]}, {"lever": "experts", "run": "mg_experts", "baseline": "mg_lora"}, {"lever": "instance detection", "run": "pg_uniform", "baseline": "pg_untrained", "datasets": ["chromosome"]}]
 learn: learn-tasks learn-levers learn-instances
 
