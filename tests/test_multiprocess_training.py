@@ -239,8 +239,9 @@ def wait(job: str, folder: Path, timeout: float = 1200) -> None:
 def failed_job_report(job: str, exit_code: str, folder: Path) -> str:
     """Why a job failed, its most telling lines last (CI shows the end of the output): the job's
     log, then every line of it and of the workers' logs that names an error."""
-    logs = [*folder.glob(f"slurm-{job}.out"), *sorted(folder.rglob("*.log"))]
-    logs += sorted(folder.rglob("error.json"))  # torchrun's record of a worker's exception
+    job_log = folder / f"slurm-{job}.out"
+    # torchrun's worker logs, and its record of a worker's exception
+    logs = [job_log, *sorted(folder.rglob("*.log")), *sorted(folder.rglob("error.json"))]
     texts = {path: path.read_text(errors="replace") for path in logs if path.is_file()}
     errors = [
         f"{path.name}: {line.strip()}"
@@ -248,9 +249,9 @@ def failed_job_report(job: str, exit_code: str, folder: Path) -> str:
         for line in text.splitlines()
         if re.search(r"error|exception|failed|refused|timed? ?out", line, re.IGNORECASE)
     ]
-    job_log = next(iter(texts.values()), "(no job log)")
     return (
-        f"SLURM job {job} FAILED (exit code {exit_code}); its log ends:\n{job_log[-4000:]}\n"
+        f"SLURM job {job} FAILED (exit code {exit_code}); its log ends:\n"
+        f"{texts.get(job_log, '(no job log)')[-4000:]}\n"
         f"--- lines naming an error, from {len(texts)} logs under {folder} ---\n"
         + "\n".join(errors[-25:])
     )
