@@ -3,7 +3,8 @@ an output language, for runs that train detection targets in that syntax
 (:mod:`medvlm.models.paligemma.location_tokens`).
 
 Budget units as in :mod:`.grammar`: a location token is one unit, text one per byte. The
-order of the four locations is left open: decoding sorts the corners.
+order of the four locations is left open: decoding sorts the corners. ``label_first`` puts an
+instance-detection object's id before its box (``train.instance_order: id_first``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class LocationLanguage:
     question: str
     loc_offset: int
     corners: bool = False
+    label_first: bool = False
 
     def __post_init__(self):
         if self.task not in BOX_TASKS:
@@ -34,9 +36,11 @@ class LocationLanguage:
 
     def grammar(self, budget: int) -> str:
         if self.task == TaskType.DETECTION:
-            label, units = f'" {DETECTION_LABEL}"', 1 + len(DETECTION_LABEL)
+            obj, units = f'loc loc loc loc " {DETECTION_LABEL}"', 1 + len(DETECTION_LABEL)
+        elif self.label_first:
+            obj, units = 'ID " " loc loc loc loc', 1 + ID_LENGTH
         else:
-            label, units = '" " ID', 1 + ID_LENGTH
+            obj, units = 'loc loc loc loc " " ID', 1 + ID_LENGTH
         most = (budget + SEPARATOR_UNITS) // (4 + units + SEPARATOR_UNITS)
         last = self.loc_offset + NUM_LOC - 1
         if most == 0:
@@ -47,7 +51,7 @@ class LocationLanguage:
             start = f'start: (obj (" ; " obj){{0,{most - 1}}})?'
         lines = [
             start,
-            f"obj: loc loc loc loc {label}",
+            f"obj: {obj}",
             f"loc: <[{self.loc_offset}-{last}]>",
             f"ID: /[0-9A-Za-z]{{1,{ID_LENGTH}}}/",
         ]
