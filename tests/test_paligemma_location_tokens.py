@@ -78,9 +78,6 @@ def test_no_object_and_text_that_is_not_location_syntax():
         decode_locations(TaskType.DETECTION, "<loc0001><loc0002> object", QUESTION, (9, 9)) is None
     )
     assert decode_locations(TaskType.DETECTION, "[1, 2, 3, 4]", QUESTION, (9, 9)) is None
-    four = "<loc0001><loc0002><loc0003><loc0004>"
-    for id_first in ("3 <loc0001><loc0002>", f"3 {four} 3", f"3{four}"):
-        assert decode_locations(TaskType.INSTANCE_DETECTION, id_first, QUESTION, (9, 9)) is None
 
 
 def _record(tmp_path, task, answer, size=(300, 200)):
@@ -142,17 +139,10 @@ def test_instance_order_by_id_or_in_reading_order():
     row = json.dumps({"1": [[0, 40, 9, 50], [60, 40, 70, 50]], "2": [[30, 40, 50, 50]]})
     reading = location_target(instance, row, QUESTION, (1023, 1023), "reading")
     assert [label for label, _ in labels_and_tops(reading)] == ["1", "2", "1"]
-    # id_first: by id, each id before its box
-    id_first = location_target(instance, answer, QUESTION, (1023, 1023), "id_first")
-    assert id_first == (
-        "1 <loc0040><loc0000><loc0050><loc0009> ; 1 <loc0040><loc0060><loc0050><loc0070>"
-        " ; 2 <loc0010><loc0010><loc0030><loc0050>"
-    )
-    # the order is the target's only: all three decode to the same answer
+    # the order is the target's only: both decode to the same answer
     for text in (
         by_id,
         location_target(instance, answer, QUESTION, (1023, 1023), "reading"),
-        id_first,
     ):
         assert decode_locations(instance, text, QUESTION, (1023, 1023)) == (
             '{"1": [[0, 40, 9, 50], [60, 40, 70, 50]], "2": [[10, 10, 50, 30]]}'

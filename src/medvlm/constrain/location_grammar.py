@@ -3,8 +3,7 @@ an output language, for runs that train detection targets in that syntax
 (:mod:`medvlm.models.paligemma.location_tokens`).
 
 Budget units as in :mod:`.grammar`: a location token is one unit, text one per byte. The
-order of the four locations is left open: decoding sorts the corners. ``label_first`` puts an
-instance-detection object's id before its box (``train.instance_order: id_first``).
+order of the four locations is left open: decoding sorts the corners.
 """
 
 from __future__ import annotations
@@ -28,7 +27,6 @@ class LocationLanguage:
     question: str
     loc_offset: int
     corners: bool = False
-    label_first: bool = False
 
     def __post_init__(self):
         if self.task not in BOX_TASKS:
@@ -36,11 +34,9 @@ class LocationLanguage:
 
     def grammar(self, budget: int) -> str:
         if self.task == TaskType.DETECTION:
-            obj, units = f'loc loc loc loc " {DETECTION_LABEL}"', 1 + len(DETECTION_LABEL)
-        elif self.label_first:
-            obj, units = 'ID " " loc loc loc loc', 1 + ID_LENGTH
+            label, units = f'" {DETECTION_LABEL}"', 1 + len(DETECTION_LABEL)
         else:
-            obj, units = 'loc loc loc loc " " ID', 1 + ID_LENGTH
+            label, units = '" " ID', 1 + ID_LENGTH
         most = (budget + SEPARATOR_UNITS) // (4 + units + SEPARATOR_UNITS)
         last = self.loc_offset + NUM_LOC - 1
         if most == 0:
@@ -51,7 +47,7 @@ class LocationLanguage:
             start = f'start: (obj (" ; " obj){{0,{most - 1}}})?'
         lines = [
             start,
-            f"obj: {obj}",
+            f"obj: loc loc loc loc {label}",
             f"loc: <[{self.loc_offset}-{last}]>",
             f"ID: /[0-9A-Za-z]{{1,{ID_LENGTH}}}/",
         ]

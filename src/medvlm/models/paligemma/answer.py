@@ -47,9 +47,7 @@ def output_languages(records: Sequence[Record], tokenizer: Tokenizer, ts: TrainS
     from medvlm.constrain.location_grammar import LocationLanguage
 
     return [
-        LocationLanguage(
-            r.task, r.question, tokenizer.loc_offset, label_first=ts.instance_order == "id_first"
-        )
+        LocationLanguage(r.task, r.question, tokenizer.loc_offset)
         if ts.location_tokens and r.task in LOC_TASKS
         else language(r.task, r.question, ts.box_frame)
         for r in records

@@ -8,12 +8,9 @@ matters, read from the image file's header (no pixels decoded).
 
 Detection objects are labelled :data:`DETECTION_LABEL`; instance-detection objects with their
 id, in the order ``train.instance_order`` names: ``"id"`` (the reference's order: by id, boxes of
-one id as written), ``"reading"`` (top edge, then left edge, whatever the ids: the next object is
-the next one a scan of the image meets, not the one with the next id, which a model can only find
-after comparing every object), or ``"id_first"`` (by id, each object written ``label <loc>x4``:
-the model names the id before it places the box, so the box is found by what the id looks like,
-where after the box the model must look back at the place it has just written to read the id).
-Decoding reads both object forms.
+one id as written) or ``"reading"`` (top edge, then left edge, whatever the ids): with reading
+order the next object is the next one a scan of the image meets, not the one with the next id,
+which a model can only find after comparing the colours of every object.
 
 Decoding goes back to pixel corner boxes in the original frame, written as the task's own
 target text, which the task parser then reads like any other answer.
@@ -36,7 +33,6 @@ NUM_LOC = 1024
 DETECTION_LABEL = "object"
 SEPARATOR = " ; "
 _OBJECT = re.compile(r"((?:<loc\d{4}>){4}) ([0-9A-Za-z]+)")
-_LABEL_FIRST = re.compile(r"([0-9A-Za-z]+) ((?:<loc\d{4}>){4})")
 _LOC = re.compile(r"<loc(\d{4})>")
 
 log = logging.getLogger(__name__)
@@ -75,27 +71,17 @@ def location_target(
         objects = [(box, key) for key, boxes in parsed.items() for box in boxes]
         if instance_order == "reading":
             objects.sort(key=lambda labelled: (labelled[0][1], labelled[0][0]))
-        if instance_order == "id_first":
-            return SEPARATOR.join(f"{label} {box_tokens(box, size)}" for box, label in objects)
     return SEPARATOR.join(f"{box_tokens(box, size)} {label}" for box, label in objects)
-
-
-def _box_and_label(obj: str, size: Size) -> tuple[Box, str] | None:
-    """One object in either form (box then label, or label then box); None if neither."""
-    if match := _OBJECT.fullmatch(obj):
-        return tokens_box(match.group(1), size), match.group(2)
-    if match := _LABEL_FIRST.fullmatch(obj):
-        return tokens_box(match.group(2), size), match.group(1)
-    return None
 
 
 def decode_locations(task: str, text: str, question: str, size: Size) -> str | None:
     """The task's target text for a location-token answer; None unless ``text`` is exactly
     objects in that syntax (or empty: no object)."""
     objects = text.split(SEPARATOR) if text else []
-    found = [_box_and_label(obj, size) for obj in objects]
-    if not all(found):
+    matches = [_OBJECT.fullmatch(obj) for obj in objects]
+    if not all(matches):
         return None
+    found = [(tokens_box(m.group(1), size), m.group(2)) for m in matches]
     if task == TaskType.DETECTION:
         return written_answer(task, [box for box, _ in found], question)
     grouped: dict[str, list[Box]] = {}

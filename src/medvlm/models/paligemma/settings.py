@@ -39,7 +39,7 @@ TRAINABLE_PRESETS = {
 }
 # LoRA's default targets: the attention einsums and the two MLP einsums of the LLM.
 # The orders of instance-detection objects in location-token targets (location_tokens.py).
-INSTANCE_ORDERS = ("id", "reading", "id_first")
+INSTANCE_ORDERS = ("id", "reading")
 LORA_TARGETS = (
     r"llm/layers/(attn/(q_einsum|kv_einsum|qkv_einsum|attn_vec_einsum)/w"
     r"|mlp/(gating_einsum|linear))"
@@ -119,10 +119,9 @@ class TrainSettings(SharedTrainSettings):
     instance_order: str = Field(
         "id",
         description="the order of instance-detection objects in location-token targets: `id` (by "
-        "id, as the reference writes them), `reading` (top edge, then left edge: the model "
-        "scans the image instead of looking for the next id first) or `id_first` (by id, each "
-        "object's id before its box: the model finds the box by what the id looks like); "
-        "`make learn-instances` measures them",
+        "id, as the reference writes them) or `reading` (top edge, then left edge: the model "
+        "scans the image instead of looking for the next id first; `make learn-levers` measures "
+        "it)",
     )
     fsdp_min_mib: float = Field(
         4.0,
