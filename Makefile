@@ -13,7 +13,7 @@ CHROMIUM ?= chromium
 # (src/medvlm/numerics.py says why; it prints NAME=VALUE lines with the standard library alone).
 $(foreach setting,$(shell $(PYTHON) src/medvlm/numerics.py),$(eval export $(setting)))
 
-.PHONY: demo test lint dag report-screenshot readme demo-check learn learn-tasks learn-levers learn-instances lock
+.PHONY: demo test lint dag report-screenshot readme demo-check demo-learning learn learn-tasks learn-levers learn-instances lock
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,17 +51,25 @@ settings-reference: $(STAMP)
 	$(VENV)/bin/medvlm settings-reference
 
 ## demo-check: the demo, then fail unless README's table is exactly its summary (on the CPU that
-## made it; elsewhere unless every fine-tuned run beats its untrained self) (CI)
+## made it; elsewhere unless every fine-tuned run beats its untrained self), and unless
+## BENCHMARKS.md's demo-learning block is exactly what the demo's runs give (on that CPU) (CI)
+DEMO_LEARNING := --config config/config.yaml --targets '{}' --block demo-learning \
+	  --write BENCHMARKS.md --out benchmarks/out/demo-learning.json
 demo-check: demo
 	$(VENV)/bin/medvlm demo-check --readme README.md --tables results/tables/test \
 	  --config config/config.yaml
+	$(VENV)/bin/python benchmarks/learning.py $(DEMO_LEARNING) --check README.md
+
+## demo-learning: the demo, then its trained-vs-untrained comparison into BENCHMARKS.md
+demo-learning: demo
+	$(VENV)/bin/python benchmarks/learning.py $(DEMO_LEARNING)
 
 ## learn: the learnability benchmark from scratch, its three parts writing their tables into
 ## BENCHMARKS.md (not part of CI): config/learnability.yaml, larger tiny models of both families
 ## on a bigger synthetic tree, trained vs untrained for every task type; config/levers.yaml,
 ## the levers of issue 21 (data mixture, per-task experts, instance detection) on an unbalanced
 ## tree, each against its baseline on the same budget; config/instances.yaml, instance
-## detection on the chromosome data set alone
+## detection on the chromosome data set alone, and a linear probe of the ids in its image tokens
 LEVERS := [{"lever": "mixture T=3", "run": "pg_mixture", "baseline": "pg_uniform", "skip_datasets": ["chromosome"]}, {"lever": "experts", "run": "mg_experts", "baseline": "mg_lora"}, {"lever": "instance detection", "run": "pg_uniform", "baseline": "pg_untrained", "datasets": ["chromosome"]}]
 learn: learn-tasks learn-levers learn-instances
 
@@ -84,6 +92,8 @@ learn-instances: $(STAMP)
 	$(VENV)/bin/python benchmarks/learning.py --config config/instances.yaml \
 	  --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block instances \
 	  --out benchmarks/out/instances.json
+	$(VENV)/bin/python benchmarks/instance_probe.py --config config/instances.yaml \
+	  --run pg_trained --write BENCHMARKS.md --block instance-probe
 
 ## test: linters, then the whole test suite
 test: lint

@@ -9,7 +9,10 @@ trained run, each with its 95% bootstrap interval (images resampled within data 
 score files do), and the improvement (positive = better; an MAE drop counts as positive) with
 its paired 95% interval (:mod:`medvlm.metrics.compare`). ``apart`` says whether the two runs'
 own intervals do not overlap; ``paired > 0`` whether the paired interval of the improvement lies
-above 0. Detection rows also check the F1@0.5 targets (``--targets``).
+above 0. Detection rows also check the F1@0.5 targets (``--targets``). Under instance
+detection, a row ``instance_detection (ids ignored)`` scores the same boxes with every id made one
+(:func:`ids_ignored`): where it is high and the real row low, the boxes are placed but carry the
+wrong ids.
 
 ``--levers`` compares chosen runs instead (a JSON list of ``{"lever", "run", "baseline"}``,
 each with ``"datasets"`` to keep only those data sets' questions or ``"skip_datasets"`` to leave
@@ -18,7 +21,11 @@ is judged on the small data sets of an unbalanced tree, without the big one), wi
 columns.
 
 Prints the Markdown; ``--write FILE --block NAME`` puts it into that generated block
-(:mod:`medvlm.generated`); the numbers also go to ``--out`` as JSON.
+(:mod:`medvlm.generated`); the numbers also go to ``--out`` as JSON. ``--check README.md``
+compares instead of writing (``make demo-check``, for the demo's block): the block must be
+exactly what this run made on the CPU that README's demo provenance names (the demo is
+bit-identical there); on another CPU the numbers may differ in the last bits, so the check is
+skipped with a note (``medvlm demo-check`` checks README's claims there).
 """
 
 from __future__ import annotations
@@ -29,17 +36,22 @@ import os
 import shlex
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from medvlm.config import load_config
-from medvlm.generated import write_block
+from medvlm.demo_check import generating_cpu, this_cpu
+from medvlm.generated import block_difference, write_block
 from medvlm.io import write_json
 from medvlm.metrics.compare import compare_task
+from medvlm.metrics.items import Item
 from medvlm.metrics.pairing import pair
 from medvlm.metrics.profiles.default import score_task
 from medvlm.metrics.tables import HEADLINES
 from medvlm.records import TASK_TYPES, TaskType
 from medvlm.runs import expand_runs
+from medvlm.tasks import task_spec
+from medvlm.tasks.framed_answers import written_answer
 
 # The learnability targets of F1@0.5 per box task and family: detection (boxes a model can see)
 # and instance detection (at least one family above 0.3).
@@ -47,6 +59,10 @@ DEFAULT_TARGETS = {
     TaskType.DETECTION: {"paligemma": 0.5, "medgemma": 0.3},
     TaskType.INSTANCE_DETECTION: {"paligemma": 0.3},
 }
+
+
+# The diagnostic row under instance detection: the same F1@0.5 with the ids left out.
+IDS_IGNORED = f"{TaskType.INSTANCE_DETECTION} (ids ignored)"
 
 
 def headline_metric(task: str) -> str:
@@ -93,20 +109,44 @@ def compare_runs(
         base_items = [item for item in items[baseline] if item.task == task]
         if not run_items:
             continue
-        metric = headline_metric(task)
-        own = {
-            run: score_task(task, chosen, replicates, seed)
-            for run, chosen in ((baseline, base_items), (trained, run_items))
-        }
-        paired = compare_task(task, metric, run_items, base_items, replicates, seed)
-        rows[task] = {
-            "metric": metric,
-            "n": paired["n"],
-            "untrained": [own[baseline]["pooled"].get(metric), own[baseline]["ci"].get(metric)],
-            "trained": [own[trained]["pooled"].get(metric), own[trained]["ci"].get(metric)],
-            "improvement": [paired["improvement"], paired["ci"]],
-        }
+        rows[task] = compare_items(task, base_items, run_items, replicates, seed)
+        if task == TaskType.INSTANCE_DETECTION:
+            rows[IDS_IGNORED] = compare_items(
+                task,
+                [ids_ignored(item) for item in base_items],
+                [ids_ignored(item) for item in run_items],
+                replicates,
+                seed,
+            )
     return rows
+
+
+def compare_items(task: str, base_items: list, run_items: list, replicates: int, seed: int):
+    """One row: both runs' headline of ``task`` with intervals and the paired improvement."""
+    metric = headline_metric(task)
+    base, run = (score_task(task, chosen, replicates, seed) for chosen in (base_items, run_items))
+    paired = compare_task(task, metric, run_items, base_items, replicates, seed)
+    return {
+        "metric": metric,
+        "n": paired["n"],
+        "untrained": [base["pooled"].get(metric), base["ci"].get(metric)],
+        "trained": [run["pooled"].get(metric), run["ci"].get(metric)],
+        "improvement": [paired["improvement"], paired["ci"]],
+    }
+
+
+def ids_ignored(item: Item) -> Item:
+    """An instance-detection item with every box under one id, in answer and prediction: its
+    F1 says how well the boxes are placed whatever id they carry (a diagnosis, not the score)."""
+
+    def one_id(text: str) -> str:
+        found = task_spec(item.task).parse(text, item.question)
+        if found is None:
+            return text  # malformed stays malformed
+        boxes = [box for key in sorted(found) for box in found[key]]
+        return written_answer(item.task, {"1": boxes} if boxes else {}, item.question)
+
+    return replace(item, reference=one_id(item.reference), prediction=one_id(item.prediction))
 
 
 def apart(row: dict) -> bool:
@@ -208,7 +248,10 @@ def main() -> int:
     parser.add_argument("--write", help="a Markdown file holding the generated block")
     parser.add_argument("--block", default="learnability")
     parser.add_argument("--out", default="benchmarks/out/learning.json")
+    parser.add_argument("--check", metavar="README", help="compare with --write's block instead")
     args = parser.parse_args()
+    if args.check and not args.write:
+        parser.error("--check needs --write (the file holding the block)")
 
     config = load_config(args.config)
     results = Path(config["results"])
@@ -235,7 +278,7 @@ def main() -> int:
     if not comparisons:
         print(f"{args.config}: no trained run next to an untrained one", file=sys.stderr)
         return 1
-    command = "python benchmarks/learning.py " + shlex.join(sys.argv[1:])
+    command = "python benchmarks/learning.py " + shlex.join(_writing_arguments(sys.argv[1:]))
     header = [f"`{command}` on the `{args.split}` split of `{results}` (runs: "]
     header[0] += ", ".join(f"`{c['trained']}` vs `{c['untrained']}`" for c in comparisons) + ")."
     if args.seconds is not None:
@@ -248,8 +291,39 @@ def main() -> int:
     text = "\n".join(header) + "\n\n" + table
     print(text)
     write_json(Path(args.out), {"command": command, "seconds": args.seconds, "runs": comparisons})
+    if args.check:
+        return check_block(args.write, args.block, text, Path(args.check))
     if args.write:
         write_block(args.write, args.block, text)
+    return 0
+
+
+def _writing_arguments(argv: list[str]) -> list[str]:
+    """The arguments without ``--check X``: the block names the command that writes it."""
+    kept, skip = [], False
+    for arg in argv:
+        if skip or arg == "--check" or arg.startswith("--check="):
+            skip = arg == "--check"
+            continue
+        kept.append(arg)
+    return kept
+
+
+def check_block(path: str, block: str, text: str, readme: Path) -> int:
+    """0 when block ``block`` of ``path`` is ``text``, or when this is not the CPU that README's
+    demo provenance names (a note says so); 1 with the difference otherwise."""
+    made_on, here = generating_cpu(readme.read_text(encoding="utf-8"), str(readme)), this_cpu()
+    if made_on != here:
+        print(f"{path}: {block!r} not compared: made on {made_on}, this is {here}")
+        return 0
+    difference = block_difference(path, block, text)
+    if difference:
+        print(
+            f"{path}: the {block!r} block differs from this run ({here}):\n{difference}",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{path}: the {block!r} block is this run's, bit for bit ({here})")
     return 0
 
 
