@@ -34,9 +34,8 @@ from medvlm.data.shards import read_index
 from medvlm.generated import write_block
 from medvlm.io import write_json
 from medvlm.models.paligemma.checkpoint import read_npz
-from medvlm.models.paligemma.model import normalise_image
+from medvlm.models.paligemma.model import PaliGemma
 from medvlm.models.paligemma.params import infer_config, unflatten
-from medvlm.models.paligemma.vit import ViT
 from medvlm.records import TaskType, read_records
 from medvlm.tasks import task_spec
 from medvlm.tasks.framed_answers import record_size
@@ -65,14 +64,15 @@ def bars(records, index: dict, image_size: int, patch: int) -> list[tuple[int, i
 def features(weights: Path, images: np.ndarray, found: list, patch: int):
     """Each bar's image token and its patch's mean RGB."""
     flat = read_npz(weights)
-    config = infer_config({name: array.shape for name, array in flat.items()})
-    vit = ViT(config.img, config.llm.width)
-    params = unflatten({name[4:]: array for name, array in flat.items() if name.startswith("img/")})
+    model = PaliGemma(infer_config({name: array.shape for name, array in flat.items()}))
+    params = unflatten(flat)
     rows = sorted({row for row, _, _ in found})
     tokens = {}
     for start in range(0, len(rows), BATCH):
         chunk = rows[start : start + BATCH]
-        out = vit.apply({"params": params}, normalise_image(jnp.asarray(images[chunk])))
+        out = model.apply(
+            {"params": params}, jnp.asarray(images[chunk]), method=PaliGemma.embed_image
+        )
         tokens.update(zip(chunk, np.asarray(out), strict=True))
     side = images.shape[1] // patch
     token_features = np.stack([tokens[row][token] for row, token, _ in found])
