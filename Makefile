@@ -12,6 +12,9 @@ CHROMIUM ?= chromium
 # instruction set capped at AVX2, so any x86-64 CPU computes with the same kernels
 # (src/medvlm/numerics.py says why; it prints NAME=VALUE lines with the standard library alone).
 $(foreach setting,$(shell $(PYTHON) src/medvlm/numerics.py),$(eval export $(setting)))
+# The demo and make learn also run on two CPUs with two threads, whatever the machine has: the
+# thread count changes the order of the sums too (numerics.py says more)
+PINNED_CPUS := $(PYTHON) src/medvlm/numerics.py --run
 
 .PHONY: demo test lint dag report-screenshot readme demo-check demo-learning learn learn-tasks learn-levers learn-instances lock
 
@@ -32,7 +35,7 @@ lock: $(STAMP)
 ## demo: the whole workflow on the embedded synthetic demo (config/config.yaml), then the
 ## HTML report (results/report.html)
 demo: $(STAMP)
-	$(VENV)/bin/snakemake --cores $(CORES)
+	$(PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES)
 	$(VENV)/bin/snakemake --report results/report.html
 
 ## readme: put the demo's test summary (results/tables/test/summary.md) into README.md, with
@@ -40,7 +43,8 @@ demo: $(STAMP)
 readme: $(STAMP)
 	$(VENV)/bin/medvlm generated --block demo-summary \
 	  --source results/tables/test/summary.md --into README.md
-	$(VENV)/bin/python src/medvlm/numerics.py --provenance > results/tables/test/provenance.md
+	$(PINNED_CPUS) $(VENV)/bin/python src/medvlm/numerics.py --provenance \
+	  > results/tables/test/provenance.md
 	$(VENV)/bin/medvlm generated --block demo-provenance \
 	  --source results/tables/test/provenance.md --into README.md
 
@@ -56,9 +60,9 @@ settings-reference: $(STAMP)
 DEMO_LEARNING := --config config/config.yaml --targets '{}' --block demo-learning \
 	  --write BENCHMARKS.md --out benchmarks/out/demo-learning.json
 demo-check: demo
-	$(VENV)/bin/medvlm demo-check --readme README.md --tables results/tables/test \
+	$(PINNED_CPUS) $(VENV)/bin/medvlm demo-check --readme README.md --tables results/tables/test \
 	  --config config/config.yaml
-	$(VENV)/bin/python benchmarks/learning.py $(DEMO_LEARNING) --check README.md
+	$(PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py $(DEMO_LEARNING) --check README.md
 
 ## demo-learning: the demo, then its trained-vs-untrained comparison into BENCHMARKS.md
 demo-learning: demo
@@ -75,24 +79,24 @@ learn: learn-tasks learn-levers learn-instances
 
 learn-tasks: $(STAMP)
 	start=$$(date +%s) && \
-	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/learnability.yaml --forceall && \
-	$(VENV)/bin/python benchmarks/learning.py --config config/learnability.yaml \
+	$(PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/learnability.yaml --forceall && \
+	$(PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py --config config/learnability.yaml \
 	  --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block learnability
 
 learn-levers: $(STAMP)
 	start=$$(date +%s) && \
-	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/levers.yaml --forceall && \
-	$(VENV)/bin/python benchmarks/learning.py --config config/levers.yaml --levers '$(LEVERS)' \
+	$(PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/levers.yaml --forceall && \
+	$(PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py --config config/levers.yaml --levers '$(LEVERS)' \
 	  --targets '{"instance_detection": {"paligemma": 0.3}}' --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block levers \
 	  --out benchmarks/out/levers.json
 
 learn-instances: $(STAMP)
 	start=$$(date +%s) && \
-	$(VENV)/bin/snakemake --cores $(CORES) --configfile config/instances.yaml --forceall && \
-	$(VENV)/bin/python benchmarks/learning.py --config config/instances.yaml \
+	$(PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/instances.yaml --forceall && \
+	$(PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py --config config/instances.yaml \
 	  --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block instances \
 	  --out benchmarks/out/instances.json
-	$(VENV)/bin/python benchmarks/instance_probe.py --config config/instances.yaml \
+	$(PINNED_CPUS) $(VENV)/bin/python benchmarks/instance_probe.py --config config/instances.yaml \
 	  --run pg_trained --write BENCHMARKS.md --block instance-probe
 
 ## test: linters, then the whole test suite

@@ -48,6 +48,7 @@ from medvlm.metrics.items import Item
 from medvlm.metrics.pairing import pair
 from medvlm.metrics.profiles.default import score_task
 from medvlm.metrics.tables import HEADLINES
+from medvlm.numerics import usable_cpus
 from medvlm.records import TASK_TYPES, TaskType
 from medvlm.runs import expand_runs
 from medvlm.tasks import task_spec
@@ -284,7 +285,7 @@ def main() -> int:
     if args.seconds is not None:
         load = os.getloadavg()[2]
         header.append(
-            f"Workflow wall-clock {args.seconds / 60:.1f} min on {os.cpu_count()} cores "
+            f"Workflow wall-clock {args.seconds / 60:.1f} min on {len(usable_cpus())} cores "
             f"(15-minute load average at the end: {load:.1f})."
         )
     table = (lever_markdown if args.levers else markdown)(comparisons, args.targets)

@@ -143,3 +143,46 @@ def test_on_another_cpu_the_check_is_the_claim(tmp_path, capsys):
     worse.to_csv(tables / "summary.csv")
     assert demo_check.check(readme, tables, config) == 1
     assert "pg classification:balanced_accuracy = 0.200" in capsys.readouterr().err
+
+
+PROBE_THREADS = (
+    "import os, torch; print(len(os.sched_getaffinity(0)), torch.get_num_threads(), "
+    "os.environ['OMP_NUM_THREADS'], os.environ['MKL_NUM_THREADS'])"
+)
+
+
+def _run_pinned(cpus: int) -> subprocess.CompletedProcess:
+    launcher = (
+        "import sys; from medvlm.numerics import run_pinned; "
+        f"run_pinned([sys.executable, '-c', {PROBE_THREADS!r}], cpus={cpus})"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", launcher], capture_output=True, text=True, check=True
+    )
+
+
+def test_run_pinned_gives_the_command_that_many_cpus_and_threads():
+    one = _run_pinned(1)
+    assert one.stdout.split() == ["1", "1", "1", "1"] and not one.stderr
+
+
+def test_run_pinned_warns_when_the_machine_has_fewer_cpus():
+    usable = len(numerics.usable_cpus())
+    short = _run_pinned(usable + 1)
+    assert short.stdout.split() == [str(usable)] * 4
+    assert f"only {usable} CPU(s) usable, the pinned runs use {usable + 1}" in short.stderr
+
+
+def test_the_makefile_runs_the_recorded_numbers_on_the_pinned_cpus():
+    # every snakemake run and check whose numbers README or BENCHMARKS.md record
+    dry = subprocess.run(
+        ["make", "-n", "--always-make", "demo-check", "learn", "readme"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    commands = [line for line in dry.splitlines() if "snakemake --cores" in line]
+    commands += [line for line in dry.splitlines() if "demo-check --readme" in line]
+    assert len(commands) == 5
+    assert all("numerics.py --run " in line for line in commands)

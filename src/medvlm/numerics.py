@@ -12,6 +12,13 @@ library, before the virtual environment exists) and ``tests/conftest.py`` applie
 plain ``pytest`` is pinned too. A cluster run is not pinned: the caps only touch CPU kernels,
 and a GPU job's numbers never depended on them.
 
+The number of CPUs matters too: XLA sizes its thread pool and OpenMP (PyTorch) its team of
+threads by the CPUs a process may use, and an operation split over another number of threads
+sums in another order. So the Makefile runs the demo and ``make learn`` through
+``python3 src/medvlm/numerics.py --run COMMAND``, which starts ``COMMAND`` on the first
+:data:`PINNED_CPUS` CPUs this process may use, with OpenMP's and MKL's thread counts set to
+match: on a machine with more cores the demo computes as on CI's two.
+
 What the pin costs in speed is measured in BENCHMARKS.md ("Pinned numerics").
 """
 
@@ -30,6 +37,9 @@ PINNED_ENV: dict[str, str] = {
     "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN (PyTorch's mkldnn convolutions and matmuls)
     "MKL_CBWR": "AVX2",  # MKL's BLAS: one AVX2 code path whatever the vendor
 }
+
+# The CPUs (and threads per library) of the pinned runs: CI's machine has two.
+PINNED_CPUS = 2
 
 # The packages whose versions decide the demo's numbers (their kernels and random draws).
 NUMERICS_PACKAGES = (
@@ -104,13 +114,39 @@ def versions() -> dict[str, str]:
     return found
 
 
+def usable_cpus() -> list[int]:
+    """The CPUs this process may run on (all of them where the platform cannot say)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def run_pinned(command: Sequence[str], cpus: int = PINNED_CPUS) -> None:
+    """Replace this process with ``command`` on the first ``cpus`` usable CPUs, with
+    ``OMP_NUM_THREADS`` and ``MKL_NUM_THREADS`` set to that many (fewer usable CPUs: all of
+    them, and a warning that the numbers will not be CI's)."""
+    usable = usable_cpus()
+    chosen = usable[:cpus]
+    if len(chosen) < cpus:
+        sys.stderr.write(
+            f"numerics: only {len(chosen)} CPU(s) usable, the pinned runs use {cpus}: "
+            "the trained numbers will differ from README's and BENCHMARKS.md's\n"
+        )
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, chosen)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(len(chosen))
+    os.execvp(command[0], list(command))
+
+
 def provenance_markdown() -> str:
-    """Where a generated table of numbers was made: CPU, pin and library versions."""
+    """Where a generated table of numbers was made: CPU (with the number of CPUs this process
+    may use), pin and library versions."""
     pin = " ".join(f"`{name}={value}`" for name, value in PINNED_ENV.items())
     state = f"pinned: {pin}" if is_pinned() else "NOT pinned (native instruction set)"
     packages = ", ".join(f"{name} {version}" for name, version in versions().items())
     return (
-        f"- CPU: {cpu_model()} ({os.cpu_count()} logical cores)\n"
+        f"- CPU: {cpu_model()} ({len(usable_cpus())} logical cores)\n"
         f"- numerics: {state}\n"
         f"- Python {platform.python_version()}; {packages}\n"
     )
@@ -120,11 +156,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python3 src/medvlm/numerics.py",
         description="Print the pinned environment (NAME=VALUE lines, for the Makefile), or where "
-        "numbers are made (--provenance).",
+        "numbers are made (--provenance), or run a command on the pinned CPUs (--run).",
     )
     parser.add_argument("--provenance", action="store_true", help="CPU, pin and versions")
+    parser.add_argument(
+        "--run",
+        nargs=argparse.REMAINDER,
+        metavar="COMMAND",
+        help=f"run COMMAND on the first {PINNED_CPUS} usable CPUs (the rest of the line)",
+    )
     args = parser.parse_args(argv)
-    if args.provenance:
+    if args.run:
+        run_pinned(args.run)
+    elif args.provenance:
         sys.stdout.write(provenance_markdown())
     else:
         sys.stdout.write("".join(f"{name}={value}\n" for name, value in PINNED_ENV.items()))
