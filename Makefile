@@ -14,7 +14,7 @@ CHROMIUM ?= chromium
 $(foreach setting,$(shell $(PYTHON) src/medvlm/numerics.py),$(eval export $(setting)))
 # The demo and make learn also run on two CPUs with two threads, whatever the machine has: the
 # thread count changes the order of the sums too (numerics.py says more)
-PINNED_CPUS := $(PYTHON) src/medvlm/numerics.py --run
+ON_PINNED_CPUS := $(PYTHON) src/medvlm/numerics.py --run
 
 .PHONY: demo test lint dag report-screenshot readme demo-check demo-learning learn learn-tasks learn-levers learn-instances lock
 
@@ -35,7 +35,7 @@ lock: $(STAMP)
 ## demo: the whole workflow on the embedded synthetic demo (config/config.yaml), then the
 ## HTML report (results/report.html)
 demo: $(STAMP)
-	$(PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES)
+	$(ON_PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES)
 	$(VENV)/bin/snakemake --report results/report.html
 
 ## readme: put the demo's test summary (results/tables/test/summary.md) into README.md, with
@@ -43,7 +43,7 @@ demo: $(STAMP)
 readme: $(STAMP)
 	$(VENV)/bin/medvlm generated --block demo-summary \
 	  --source results/tables/test/summary.md --into README.md
-	$(PINNED_CPUS) $(VENV)/bin/python src/medvlm/numerics.py --provenance \
+	$(ON_PINNED_CPUS) $(VENV)/bin/python src/medvlm/numerics.py --provenance \
 	  > results/tables/test/provenance.md
 	$(VENV)/bin/medvlm generated --block demo-provenance \
 	  --source results/tables/test/provenance.md --into README.md
@@ -60,9 +60,9 @@ settings-reference: $(STAMP)
 DEMO_LEARNING := --config config/config.yaml --targets '{}' --block demo-learning \
 	  --write BENCHMARKS.md --out benchmarks/out/demo-learning.json
 demo-check: demo
-	$(PINNED_CPUS) $(VENV)/bin/medvlm demo-check --readme README.md --tables results/tables/test \
+	$(ON_PINNED_CPUS) $(VENV)/bin/medvlm demo-check --readme README.md --tables results/tables/test \
 	  --config config/config.yaml
-	$(PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py $(DEMO_LEARNING) --check README.md
+	$(ON_PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py $(DEMO_LEARNING) --check README.md
 
 ## demo-learning: the demo, then its trained-vs-untrained comparison into BENCHMARKS.md
 demo-learning: demo
@@ -79,24 +79,24 @@ learn: learn-tasks learn-levers learn-instances
 
 learn-tasks: $(STAMP)
 	start=$$(date +%s) && \
-	$(PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/learnability.yaml --forceall && \
-	$(PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py --config config/learnability.yaml \
+	$(ON_PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/learnability.yaml --forceall && \
+	$(ON_PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py --config config/learnability.yaml \
 	  --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block learnability
 
 learn-levers: $(STAMP)
 	start=$$(date +%s) && \
-	$(PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/levers.yaml --forceall && \
-	$(PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py --config config/levers.yaml --levers '$(LEVERS)' \
+	$(ON_PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/levers.yaml --forceall && \
+	$(ON_PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py --config config/levers.yaml --levers '$(LEVERS)' \
 	  --targets '{"instance_detection": {"paligemma": 0.3}}' --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block levers \
 	  --out benchmarks/out/levers.json
 
 learn-instances: $(STAMP)
 	start=$$(date +%s) && \
-	$(PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/instances.yaml --forceall && \
-	$(PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py --config config/instances.yaml \
+	$(ON_PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/instances.yaml --forceall && \
+	$(ON_PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py --config config/instances.yaml \
 	  --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block instances \
 	  --out benchmarks/out/instances.json
-	$(PINNED_CPUS) $(VENV)/bin/python benchmarks/instance_probe.py --config config/instances.yaml \
+	$(ON_PINNED_CPUS) $(VENV)/bin/python benchmarks/instance_probe.py --config config/instances.yaml \
 	  --run pg_trained --write BENCHMARKS.md --block instance-probe
 
 ## test: linters, then the whole test suite
