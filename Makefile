@@ -79,20 +79,23 @@ learn: learn-tasks learn-levers learn-instances
 
 learn-tasks: $(STAMP)
 	start=$$(date +%s) && \
-	$(ON_PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/learnability.yaml --forceall && \
+	$(ON_PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) \
+	  --configfile config/learnability.yaml --forceall && \
 	$(ON_PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py --config config/learnability.yaml \
 	  --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block learnability
 
 learn-levers: $(STAMP)
 	start=$$(date +%s) && \
-	$(ON_PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/levers.yaml --forceall && \
+	$(ON_PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) \
+	  --configfile config/levers.yaml --forceall && \
 	$(ON_PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py --config config/levers.yaml --levers '$(LEVERS)' \
 	  --targets '{"instance_detection": {"paligemma": 0.3}}' --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block levers \
 	  --out benchmarks/out/levers.json
 
 learn-instances: $(STAMP)
 	start=$$(date +%s) && \
-	$(ON_PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) --configfile config/instances.yaml --forceall && \
+	$(ON_PINNED_CPUS) $(VENV)/bin/snakemake --cores $(CORES) \
+	  --configfile config/instances.yaml --forceall && \
 	$(ON_PINNED_CPUS) $(VENV)/bin/python benchmarks/learning.py --config config/instances.yaml \
 	  --seconds $$(( $$(date +%s) - start )) --write BENCHMARKS.md --block instances \
 	  --out benchmarks/out/instances.json
